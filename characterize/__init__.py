@@ -1,0 +1,1 @@
+"""Characterization: sweeps as data, content-addressed cache, curve artefacts, recipes."""

@@ -1,0 +1,263 @@
+"""Memcapacitive integrate-and-fire neuron, as ngspice netlists.
+
+After Oshio et al., "A Memcapacitive Spiking Neural Network with Circuit
+Nonlinearity-aware Training" (COOL CHIPS 2022): memcapacitor synapses, a very
+simple analog neuron, 100 MHz operation (one time step = 10 ns).
+
+Structure of one neuron (all transistors from the chosen :mod:`technology`)::
+
+    in_i ──||── d_i ──▷|── mem ──┬── Cmem ── gnd         (one pump per synapse)
+         C_i(x_i)   │ diode      ├── Mleak (gate vleak) ── gnd
+                    Mrst_i        ├── INV ── INV ── out  (threshold = inverter trip point)
+                    (gate phi)    └── Mreset (gate: 'fire', out peak-held on Cfire)
+
+Each time step: ``phi`` resets the pump nodes ``d_i`` to 0 V; a spike on input ``i``
+is a rising edge of amplitude ``v_spike_V`` that couples charge through the
+memcapacitor ``C_i`` into ``d_i``; the diode-connected NMOS pumps it onto the
+membrane capacitor. Idle inputs stay at 0 V and their diodes stay off, so only the
+*active* capacitance matters (plus parasitics). The membrane step is nonlinear in
+the active capacitance (charge sharing between ΣC_i and Cmem), in the membrane
+voltage (the diode's threshold rises with it through the body effect) and in time
+(leak transistor in triode/saturation). When ``mem`` crosses the inverter's trip
+point, ``out`` rises and charges the fire latch (a diode onto ``Cfire``), which turns
+``Mreset`` on for the rest of the step: reset to 0 V. ``phi`` clears the latch at the
+start of the next step.
+
+Every sweep point is one self-contained subcircuit ``nrn_<tag>`` with its own
+sources at top level, so many points share one ngspice run (one model parse).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from neurospice.netlists import path as netlist_path
+
+from .technology import Technology
+
+
+@dataclass(frozen=True)
+class MemcapDevice:
+    """Parameters of the Biolek-type memcapacitor (``netlists/memcap.sp``).
+
+    The capacitance range is a design choice of this suite (a 10:1 on/off ratio),
+    not a number from the seed paper, which does not publish its device values.
+    """
+
+    c_min_F: float = 2e-15
+    c_max_F: float = 20e-15
+    k_per_fC: float = 0.02          #: state change per femtocoulomb moved while programming
+    v_threshold_V: float = 2.5      #: programming threshold; read pulses stay below it
+    v_smooth_V: float = 0.02        #: width of the programming/read transition
+    window_p: int = 2               #: Biolek window exponent
+
+    def state_for(self, c_F):
+        """State x in [0, 1] that gives capacitance ``c_F`` (clipped to the device range)."""
+        c = np.clip(np.asarray(c_F, dtype=float), self.c_min_F, self.c_max_F)
+        return (c - self.c_min_F) / (self.c_max_F - self.c_min_F)
+
+    def capacitance(self, x):
+        """Capacitance (F) at state ``x``."""
+        return self.c_min_F + (self.c_max_F - self.c_min_F) * np.clip(np.asarray(x, float), 0, 1)
+
+    def instance(self, name: str, p: str, n: str, q: str, c_F: float, multiplicity: int = 1) -> str:
+        """Netlist line of ``multiplicity`` identical devices in parallel at capacitance ``c_F``.
+
+        m identical devices in parallel are one device with m× the capacitances whose state
+        moves 1/m as fast per total charge (each carries 1/m of it).
+        """
+        x0 = float(self.state_for(c_F))
+        m = int(multiplicity)
+        return (f"X{name} {p} {n} {q} memcap x0={x0:.9g} cmin_ff={self.c_min_F * 1e15 * m:.9g} "
+                f"cmax_ff={self.c_max_F * 1e15 * m:.9g} k_per_fc={self.k_per_fC / m:.9g} "
+                f"vt={self.v_threshold_V:g} vs={self.v_smooth_V:g} p={self.window_p}")
+
+
+@dataclass(frozen=True)
+class NeuronDesign:
+    """Sizes, biases and timing of the memcapacitive neuron (one step = ``step_s``)."""
+
+    step_s: float = 10e-9            #: 100 MHz, the seed's operating frequency
+    vdd_V: float = 1.8
+    v_spike_V: float = 1.8           #: input spike amplitude (a VDD-swing driver)
+    c_mem_F: float = 100e-15
+    t_phi_end_s: float = 0.8e-9      #: pump-node reset phase [0, t_phi_end)
+    t_spike_on_s: float = 1.5e-9     #: input edge start within the step
+    t_spike_off_s: float = 6.0e-9    #: input falling edge within the step
+    t_edge_s: float = 0.2e-9
+    driver_r_ohm: float = 1000.0     #: output resistance of each input spike driver
+    diode_w_um: float = 0.5
+    diode_l_um: float = 0.18
+    prst_w_um: float = 0.5           #: pump-node reset switch
+    leak_w_um: float = 0.22
+    leak_l_um: float = 1.0
+    v_leak_V: float = 0.5
+    comp_wn_um: float = 1.0          #: comparator inverter (strong NMOS: low trip point)
+    comp_wp_um: float = 0.5
+    fire_w_um: float = 0.5
+    c_fire_F: float = 5e-15
+    reset_w_um: float = 1.0
+    l_um: float = 0.18
+    device: MemcapDevice = field(default_factory=MemcapDevice)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pwl_spikes(design: NeuronDesign, spikes: np.ndarray) -> str:
+    """PWL text of one input line for a 0/1 spike train (one entry per step)."""
+    pts = [(0.0, 0.0)]
+    v = design.v_spike_V
+    for k, s in enumerate(np.asarray(spikes).astype(bool)):
+        if not s:
+            continue
+        t0 = k * design.step_s
+        on, off, e = t0 + design.t_spike_on_s, t0 + design.t_spike_off_s, design.t_edge_s
+        pts += [(on, 0.0), (on + e, v), (off, v), (off + e, 0.0)]
+    return "PWL(" + " ".join(f"{t:.6g} {y:.6g}" for t, y in pts) + ")"
+
+
+def _pwl_phi(design: NeuronDesign, n_steps: int) -> str:
+    pts = []
+    e = design.t_edge_s
+    for k in range(n_steps):
+        t0 = k * design.step_s
+        if k == 0:
+            pts.append((0.0, design.vdd_V))
+        else:
+            pts += [(t0, 0.0), (t0 + e, design.vdd_V)]
+        pts += [(t0 + design.t_phi_end_s, design.vdd_V), (t0 + design.t_phi_end_s + e, 0.0)]
+    return "PWL(" + " ".join(f"{t:.6g} {y:.6g}" for t, y in pts) + ")"
+
+
+@dataclass
+class NeuronPoint:
+    """One simulated neuron: its netlist pieces and the vectors to save."""
+
+    tag: str
+    subckt: str
+    top: str
+    saves: list[str]
+    n_steps: int
+
+    def netlist_text(self) -> str:
+        return self.subckt + "\n" + self.top
+
+
+def neuron_point(tag: str, tech: Technology, design: NeuronDesign, spikes: np.ndarray,
+                 caps_F, multiplicity=None, v_mem0_V: float = 0.0,
+                 c_mem_scale: float = 1.0, dvth_V: dict | None = None) -> NeuronPoint:
+    """Netlist of one neuron driven by ``spikes`` [T, n_inputs] (0/1) through synapses ``caps_F``.
+
+    ``multiplicity[i]`` puts that many identical synapses on input line ``i`` (a lumped
+    group: the characterization sweep uses it to model many active inputs cheaply).
+    ``c_mem_scale`` and ``dvth_V`` (per device role: 'diode', 'leak', 'comp_n', 'comp_p',
+    'reset') apply a Monte-Carlo sample. The membrane starts at ``v_mem0_V``.
+    """
+    spikes = np.atleast_2d(np.asarray(spikes))
+    n_steps, n_in = spikes.shape
+    caps = np.broadcast_to(np.asarray(caps_F, float), (n_in,))
+    mult = np.ones(n_in, int) if multiplicity is None else np.broadcast_to(np.asarray(multiplicity, int), (n_in,))
+    dv = dvth_V or {}
+    d = design
+    models: list[str] = []
+    body: list[str] = []
+
+    def mos(name, dd, g, s, b, kind, w, l, role, m=1):
+        line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, dvth_V=dv.get(role, 0.0),
+                                  scope=f"{tag}_")
+        models.extend(cards)
+        body.append(line + (f" m={m}" if m != 1 else ""))
+
+    for i in range(n_in):
+        if mult[i] == 0:
+            continue
+        body.append(f"Rdrv{i} in{i} a{i} {d.driver_r_ohm / mult[i]:.6g}")
+        body.append(d.device.instance(f"S{i}", f"a{i}", f"d{i}", f"q{i}", caps[i], mult[i]))
+        mos(f"D{i}", f"d{i}", f"d{i}", "mem", "0", "n", d.diode_w_um, d.diode_l_um, "diode", mult[i])
+        mos(f"P{i}", f"d{i}", "phi", "0", "0", "n", d.prst_w_um, d.l_um, "prst", mult[i])
+    body.append(f"Cmem mem 0 {d.c_mem_F * c_mem_scale:.6g}")
+    mos("LK", "mem", "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
+    pk = "p" if tech.name == "generic-180nm" else "p_hvt"
+    mos("CN1", "nb", "mem", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP1", "nb", "mem", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    mos("CN2", "out", "nb", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP2", "out", "nb", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    # fire latch: a diode-connected NMOS peak-detects 'out' onto Cfire; 'phi' clears it at
+    # the start of the next step. While it is high, Mreset holds mem at 0 V.
+    mos("FD", "out", "out", "fire", "0", "n", d.fire_w_um, d.l_um, "fire")
+    body.append(f"Cfire fire 0 {d.c_fire_F:.6g}")
+    mos("FC", "fire", "phi", "0", "0", "n", d.fire_w_um, d.l_um, "fire")
+    mos("RES", "mem", "fire", "0", "0", "n", d.reset_w_um, d.l_um, "reset")
+    ins = " ".join(f"in{i}" for i in range(n_in))
+    subckt = "\n".join([f".subckt nrn_{tag} vdd phi vlk mem out {ins}", *models, *body,
+                        f".ends nrn_{tag}"])
+    top = [f"Vdd_{tag} {tag}_vdd 0 {d.vdd_V:g}",
+           f"Vphi_{tag} {tag}_phi 0 {_pwl_phi(d, n_steps)}",
+           f"Vlk_{tag} {tag}_vlk 0 {d.v_leak_V:g}"]
+    for i in range(n_in):
+        top.append(f"Vin_{tag}_{i} {tag}_in{i} 0 {_pwl_spikes(d, spikes[:, i])}")
+    top.append(f"X{tag} {tag}_vdd {tag}_phi {tag}_vlk {tag}_mem {tag}_out "
+               + " ".join(f"{tag}_in{i}" for i in range(n_in)) + f" nrn_{tag}")
+    top.append(f".ic v({tag}_mem)={v_mem0_V:.6g}")
+    saves = [f"v({tag}_mem)", f"v({tag}_out)", f"i(vdd_{tag})", f"i(vphi_{tag})"]
+    saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
+    saves += [f"v({tag}_in{i})" for i in range(n_in)]
+    return NeuronPoint(tag=tag, subckt=subckt, top="\n".join(top), saves=saves, n_steps=n_steps)
+
+
+def memcap_library() -> str:
+    """The memcapacitor subcircuit definition (``netlists/memcap.sp``)."""
+    return netlist_path("memcap.sp").read_text()
+
+
+#: Transient options: a bounded step keeps every point's waveform resolved (the pump edge is 0.2 ns).
+TRAN_MAX_STEP_S = 20e-12
+
+
+def analysis_cards(design: NeuronDesign, n_steps: int) -> str:
+    return f".tran 10p {n_steps * design.step_s:.6g} 0 {TRAN_MAX_STEP_S:g}"
+
+
+def assemble(tech: Technology, points: list[NeuronPoint], title: str = "neurospice memcap") -> str:
+    """One netlist holding many neuron points (one ngspice start for all of them)."""
+    n_steps = max(p.n_steps for p in points)
+    design_cards = analysis_cards(NeuronDesign(), n_steps)
+    lines = [f"* {title}", tech.header(), memcap_library()]
+    for p in points:
+        lines += [p.subckt, p.top]
+    lines.append(".save " + " ".join(s for p in points for s in p.saves))
+    lines += [".options reltol=1e-4", design_cards, ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def measure(plot, point: NeuronPoint, design: NeuronDesign) -> dict:
+    """Per-step membrane voltage (end of step), spike flags and energy of one point."""
+    t = plot["time"]
+    mem = plot[f"v({point.tag}_mem)"]
+    out = plot[f"v({point.tag}_out)"]
+    ends = (np.arange(point.n_steps) + 1) * design.step_s - 0.05 * design.step_s
+    v_end = np.interp(ends, t, mem)
+    spikes = np.zeros(point.n_steps, dtype=int)
+    starts = np.arange(point.n_steps) * design.step_s
+    for k in range(point.n_steps):
+        sel = (t >= starts[k]) & (t < starts[k] + design.step_s)
+        spikes[k] = int(sel.any() and out[sel].max() > design.vdd_V / 2)
+    # energy drawn from every source of the point: E = -∫ v·i dt (SPICE source current
+    # is positive flowing into the + terminal, so a delivering source has i < 0)
+    e_total = 0.0
+    for name in [f"vdd_{point.tag}", f"vphi_{point.tag}"] + [
+            s[2:-1] for s in point.saves if s.startswith(f"i(vin_{point.tag}_")]:
+        i = plot[f"i({name})"]
+        if name.startswith("vdd"):
+            v = np.full_like(t, design.vdd_V)
+        elif name.startswith("vphi"):
+            v = None
+        else:
+            v = plot["v(" + name.replace("vin_", "").replace(f"{point.tag}_", f"{point.tag}_in", 1) + ")"]
+        if v is None:
+            continue  # the phase clock drives gates only; its (tiny) energy is the clock tree's
+        e_total += float(-np.trapezoid(v * i, t))
+    return {"v_mem_end_V": v_end.tolist(), "spikes": spikes.tolist(), "energy_J": e_total,
+            "v_mem_max_V": float(mem.max())}

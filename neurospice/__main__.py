@@ -1,0 +1,3 @@
+from neurospice.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Training: PyTorch neuron models built from curve artefacts."""
