@@ -1,0 +1,174 @@
+"""Recipes: how one sweep point becomes a netlist piece and how its plot becomes numbers.
+
+A recipe has ``name``, ``version`` (bump it when measurements change: it is part of
+the cache key), ``build``, ``assemble``, ``analysis`` and ``measure``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neurospice.circuits import memcap as mc
+from neurospice.circuits.errors import NeurospiceError
+from neurospice.circuits.technology import Technology
+
+#: Monte-Carlo spreads used with the generic technology (sky130 uses the PDK's own
+#: per-device mismatch statistics instead). Illustrative values, stated in every artefact:
+#: sigma(Vth) from Pelgrom's law with A_VT = 5 mV·um (a typical 0.18 um figure, Pelgrom
+#: et al., IEEE JSSC 24(5), 1989 gives the law), evaluated per device area; membrane and
+#: memcapacitor capacitance spreads of 2 % and 5 %.
+GENERIC_MISMATCH = {"a_vt_mV_um": 5.0, "c_mem_sigma": 0.02, "memcap_sigma": 0.05}
+
+
+def mc_sample(point: dict) -> np.random.Generator | None:
+    if point.get("mc") is None:
+        return None
+    return np.random.default_rng([int(point.get("seed", 1)), int(point["mc"])])
+
+
+@dataclass
+class MemcapRecipe:
+    """One step of the memcapacitive neuron from a given membrane voltage.
+
+    Axes: ``c_active_fF`` (total capacitance of the inputs that spike in this step),
+    ``v_mem0_V`` (membrane voltage at the start of the step), optional ``fan_in``
+    (synapses on the row; the idle ones load the membrane through their diodes'
+    parasitics), optional ``vdd_V``. The active capacitance is realized as ``n``
+    identical synapses of ``c_active/n`` each, every one within [C_min, C_max].
+    """
+
+    name: str = "memcap"
+    version: int = 1
+
+    def design(self, point: dict, options: dict) -> mc.NeuronDesign:
+        d = mc.NeuronDesign(**{k: v for k, v in options.get("design", {}).items()})
+        if "vdd_V" in point:
+            d = replace(d, vdd_V=float(point["vdd_V"]), v_spike_V=float(point["vdd_V"]))
+        return d
+
+    def build(self, point: dict, tag: str, tech: Technology, options: dict) -> mc.NeuronPoint:
+        d = self.design(point, options)
+        c_act = float(point["c_active_fF"]) * 1e-15
+        fan_in = int(point.get("fan_in", 0))
+        n_act = max(1, math.ceil(c_act / d.device.c_max_F - 1e-9)) if c_act > 0 else 0
+        c_syn = c_act / n_act if n_act else d.device.c_min_F
+        if n_act and c_syn < d.device.c_min_F:
+            raise NeurospiceError(f"c_active_fF={point['c_active_fF']} is below one synapse's "
+                                  f"C_min={d.device.c_min_F * 1e15:g} fF")
+        n_idle = max(0, fan_in - n_act)
+        caps, mult, spikes = [], [], []
+        if n_act:
+            caps.append(c_syn); mult.append(n_act); spikes.append(1)
+        if n_idle:
+            mid = 0.5 * (d.device.c_min_F + d.device.c_max_F)
+            caps.append(mid); mult.append(n_idle); spikes.append(0)
+        if not caps:  # no synapse at all: one idle minimum device keeps the topology
+            caps, mult, spikes = [d.device.c_min_F], [1], [0]
+        rng = mc_sample(point)
+        c_scale, dvth = 1.0, None
+        if rng is not None:
+            caps = list(np.asarray(caps) * (1 + GENERIC_MISMATCH["memcap_sigma"]
+                                            * rng.standard_normal(len(caps))))
+            c_scale = 1 + GENERIC_MISMATCH["c_mem_sigma"] * rng.standard_normal()
+            if tech.name == "generic-180nm":
+                areas = {"diode": d.diode_w_um * d.diode_l_um, "prst": d.prst_w_um * d.l_um,
+                         "leak": d.leak_w_um * d.leak_l_um, "comp_n": d.comp_wn_um * d.l_um,
+                         "comp_p": d.comp_wp_um * d.l_um, "fire": d.fire_w_um * d.l_um,
+                         "reset": d.reset_w_um * d.l_um}
+                dvth = {role: GENERIC_MISMATCH["a_vt_mV_um"] * 1e-3 / math.sqrt(a)
+                        * rng.standard_normal() for role, a in sorted(areas.items())}
+        return mc.neuron_point(tag, tech, d, np.array([spikes]), caps, mult,
+                               v_mem0_V=float(point.get("v_mem0_V", 0.0)), c_mem_scale=c_scale,
+                               dvth_V=dvth)
+
+    def analysis(self, piece, options) -> str:
+        return mc.analysis_cards(mc.NeuronDesign(), piece.n_steps)
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        net = mc.assemble(tech, pieces)
+        return net.replace("\n.end\n", f"\n.temp {temperature_C:g}\n.end\n")
+
+    def measure(self, plot, piece, point, options) -> dict:
+        d = self.design(point, options)
+        m = mc.measure(plot, piece, d)
+        return {"v_mem_end_V": m["v_mem_end_V"][0], "spike": m["spikes"][0],
+                "v_mem_peak_V": m["v_mem_max_V"], "energy_J": m["energy_J"]}
+
+
+@dataclass
+class InverterRecipe:
+    """A ``sky130_fd_sc_hd__inv_1`` (or generic inverter) driving a load: delay and energy.
+
+    Axes: ``load_fF``, ``slew_ps``. Used by ``benchmarks/sweep_throughput.py``.
+    """
+
+    name: str = "inverter"
+    version: int = 1
+    vdd_V: float = 1.8
+    period_s: float = 4e-9
+
+    def build(self, point, tag, tech: Technology, options):
+        slew = float(point.get("slew_ps", 50)) * 1e-12
+        load = float(point.get("load_fF", 5)) * 1e-15
+        lines = [f"Vdd_{tag} {tag}_vdd 0 {self.vdd_V:g}",
+                 f"Vin_{tag} {tag}_a 0 PULSE(0 {self.vdd_V:g} 1n {slew:g} {slew:g} "
+                 f"{self.period_s / 2:g} {self.period_s:g})",
+                 f"C_{tag} {tag}_y 0 {load:g}"]
+        if tech.cells_dir:
+            lines.append(f"X{tag} {tag}_a 0 0 {tag}_vdd {tag}_vdd {tag}_y sky130_fd_sc_hd__inv_1")
+        else:
+            n, nc = tech.mosfet(f"n{tag}", f"{tag}_y", f"{tag}_a", "0", "0", "n", 0.65, 0.18, scope="")
+            p, pc = tech.mosfet(f"p{tag}", f"{tag}_y", f"{tag}_a", f"{tag}_vdd", f"{tag}_vdd", "p",
+                                1.0, 0.18, scope="")
+            lines = pc + nc + lines + [n, p]
+        return _Piece(tag, "\n".join(lines), [f"v({tag}_a)", f"v({tag}_y)", f"i(vdd_{tag})"])
+
+    def analysis(self, piece, options) -> str:
+        return f".tran 1p {2 * self.period_s + 1e-9:g}"
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        inc = f'.include "{tech.cell_file("inv_1")}"' if tech.cells_dir else ""
+        body = "\n".join(p.text for p in pieces)
+        saves = " ".join(s for p in pieces for s in p.saves)
+        return (f"* inverter sweep\n{tech.header()}\n{inc}\n{body}\n.save {saves}\n"
+                f".temp {temperature_C:g}\n{self.analysis(None, options)}\n.end\n")
+
+    def measure(self, plot, piece, point, options) -> dict:
+        t, a, y = plot["time"], plot[f"v({piece.tag}_a)"], plot[f"v({piece.tag}_y)"]
+        half = self.vdd_V / 2
+        ta = _crossing(t, a, half, rising=True)
+        ty = _crossing(t, y, half, rising=False, after=ta)
+        e = float(-np.trapezoid(self.vdd_V * plot[f"i(vdd_{piece.tag})"], t))
+        return {"tphl_s": ty - ta, "energy_J": e}
+
+
+@dataclass
+class _Piece:
+    tag: str
+    text: str
+    saves: list
+    n_steps: int = 1
+
+    def netlist_text(self) -> str:
+        return self.text
+
+
+def _crossing(t, v, level, rising=True, after=0.0) -> float:
+    s = (v > level) if rising else (v < level)
+    idx = np.nonzero(s[1:] & ~s[:-1] & (t[1:] > after))[0]
+    if not len(idx):
+        return float("nan")
+    i = idx[0]
+    return float(t[i] + (level - v[i]) * (t[i + 1] - t[i]) / (v[i + 1] - v[i]))
+
+
+RECIPES = {"memcap": MemcapRecipe(), "inverter": InverterRecipe()}
+
+
+def get_recipe(name: str):
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise NeurospiceError(f"unknown recipe {name!r}; have {sorted(RECIPES)}") from None
