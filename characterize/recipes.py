@@ -164,7 +164,40 @@ def _crossing(t, v, level, rising=True, after=0.0) -> float:
     return float(t[i] + (level - v[i]) * (t[i + 1] - t[i]) / (v[i + 1] - v[i]))
 
 
-RECIPES = {"memcap": MemcapRecipe(), "inverter": InverterRecipe()}
+@dataclass
+class RCRecipe:
+    """An RC low-pass driven by a step: the smallest real circuit (tests, Dask checks).
+
+    Axes: ``r_ohm``, ``c_F``, optional ``v_V``. ``measure`` returns the voltage at t = RC
+    (analytically (1 - 1/e)·v) and at t = 3 RC.
+    """
+
+    name: str = "rc"
+    version: int = 1
+
+    def build(self, point, tag, tech, options):
+        r, c, v = float(point["r_ohm"]), float(point["c_F"]), float(point.get("v_V", 1.0))
+        text = (f"V_{tag} {tag}_in 0 PWL(0 0 1p {v:g})\nR_{tag} {tag}_in {tag}_out {r:g}\n"
+                f"C_{tag} {tag}_out 0 {c:g}")
+        return _Piece(tag, text, [f"v({tag}_out)"])
+
+    def analysis(self, piece, options) -> str:
+        return f".tran {options.get('tstep_s', 1e-12):g} {options.get('tstop_s', 5e-9):g}"
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        body = "\n".join(p.text for p in pieces)
+        saves = " ".join(s for p in pieces for s in p.saves)
+        return (f"* rc sweep\n{body}\n.save {saves}\n.temp {temperature_C:g}\n"
+                f"{self.analysis(None, options)}\n.end\n")
+
+    def measure(self, plot, piece, point, options) -> dict:
+        tau = float(point["r_ohm"]) * float(point["c_F"])
+        t, y = plot["time"], plot[f"v({piece.tag}_out)"]
+        return {"v_at_tau_V": float(np.interp(tau + 1e-12, t, y)),
+                "v_at_3tau_V": float(np.interp(3 * tau + 1e-12, t, y))}
+
+
+RECIPES = {"memcap": MemcapRecipe(), "inverter": InverterRecipe(), "rc": RCRecipe()}
 
 
 def get_recipe(name: str):

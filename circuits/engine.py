@@ -95,10 +95,13 @@ def ngspice_version() -> str:
 def classify_log(log: str, circuit: str, point=None) -> None:
     """Raise the typed error a failing ngspice console log describes; return if it shows none."""
     lowered = log.lower()
-    for pattern in CONVERGENCE_PATTERNS:
-        m = re.search(pattern, lowered)
-        if m:
-            raise ConvergenceError(circuit, _context(log, m.start()), point)
+    hits = sorted((m.start(), pattern) for pattern in CONVERGENCE_PATTERNS
+                  for m in [re.search(pattern, lowered)] if m)
+    if hits:
+        first = _context(log, hits[0][0])
+        also = sorted({p for _, p in hits[1:]} - {hits[0][1]})
+        raise ConvergenceError(circuit, first + (f" (then: {', '.join(also)})" if also else ""),
+                               point)
     for line in log.splitlines():
         low = line.strip().lower()
         if low.startswith(("warning", "note", "info")):

