@@ -27,9 +27,11 @@ DEFAULT_FAN_IN = 64  #: the 8x8 digits network's fan-in (one synapse per pixel)
 
 def memcap_sweep(quick: bool = True, corner: str = "tt", technology: str = "generic",
                  temperature_C: float = 27.0, fan_in: int = DEFAULT_FAN_IN, mc_samples: int = 0,
-                 seed: int = 1) -> Sweep:
+                 seed: int = 1, vdd_V: list[float] | None = None) -> Sweep:
     axes = dict(QUICK_AXES if quick else FULL_AXES)
     axes["fan_in"] = [fan_in]
+    if vdd_V:
+        axes["vdd_V"] = [float(v) for v in vdd_V]
     return Sweep(recipe="memcap", axes=axes, technology=technology, corners=[corner],
                  temperatures_C=[temperature_C], mc_samples=mc_samples, seed=seed)
 
@@ -37,7 +39,8 @@ def memcap_sweep(quick: bool = True, corner: str = "tt", technology: str = "gene
 def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str = "generic",
                         temperature_C: float = 27.0, fan_in: int = DEFAULT_FAN_IN,
                         mc_samples: int = 0, seed: int = 1, workers: int = 1,
-                        scheduler: str | None = None, out: str | Path = "runs/memcap",
+                        scheduler: str | None = None, vdd_V: list[float] | None = None,
+                        out: str | Path = "runs/memcap",
                         cache_dir: str | Path | None = None, progress: bool = True,
                         plot: bool = True) -> dict:
     """Run the sweep and write ``memcap_curve.json`` (+ ``memcap_curve.png``) under ``out``.
@@ -46,7 +49,9 @@ def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str 
     ``fit_rms`` (held-out RMS of the spline fit / curve range), ``linear_rms``,
     ``nonlinearity_ratio`` (linear / spline RMS), ``plot``, ``technology``, ``wall_s``.
     """
-    sweep = memcap_sweep(quick, corner, technology, temperature_C, fan_in, mc_samples, seed)
+    sweep = memcap_sweep(quick, corner, technology, temperature_C, fan_in, mc_samples, seed, vdd_V)
+    if vdd_V and len(vdd_V) > 1:
+        raise ValueError("the artefact holds one supply voltage; run one --vdd per artefact")
     res = run_sweep(sweep, workers=workers, scheduler=scheduler,
                     cache=PointCache(cache_dir) if cache_dir else None, progress=progress)
     design = mc.NeuronDesign()

@@ -142,6 +142,12 @@ def point_tag(point: dict) -> str:
     return "p" + hashlib.sha1(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def hash_seed(points: list[dict]) -> int:
+    """A reproducible ngspice RNG seed for a batch (from its points, seeds and MC indices)."""
+    digest = hashlib.sha256(json.dumps(points, sort_keys=True, default=str).encode()).digest()
+    return 1 + int.from_bytes(digest[:3], "big")
+
+
 # -- batches ----------------------------------------------------------------------------
 def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: float,
               points: list[dict], options: dict, timeout_s: float) -> list[tuple[int, str, dict | str]]:
@@ -157,8 +163,12 @@ def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: flo
     pieces = [recipe.build(p, point_tag(p), tech, options) for p in points]
     try:
         net = recipe.assemble(tech, pieces, temperature_C, options)
+        spiceinit = tech.spiceinit
+        if mismatch:  # the PDK draws per-device mismatch from ngspice's RNG: seed it per batch
+            seed = hash_seed(points)
+            spiceinit += f"\nset rndseed={seed}"
         sim = run_netlist(net, circuit=f"{recipe_name}[{len(points)} points]",
-                          spiceinit=tech.spiceinit, timeout_s=timeout_s)
+                          spiceinit=spiceinit, timeout_s=timeout_s)
         return [(i, "ok", recipe.measure(sim.plot, piece, p, options))
                 for i, (piece, p) in enumerate(zip(pieces, points))]
     except NeurospiceError as exc:

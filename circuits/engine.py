@@ -102,13 +102,16 @@ def classify_log(log: str, circuit: str, point=None) -> None:
         also = sorted({p for _, p in hits[1:]} - {hits[0][1]})
         raise ConvergenceError(circuit, first + (f" (then: {', '.join(also)})" if also else ""),
                                point)
-    for line in log.splitlines():
+    lines = log.splitlines()
+    for k, line in enumerate(lines):
         low = line.strip().lower()
         if low.startswith(("warning", "note", "info")):
             continue
         for pattern in NETLIST_PATTERNS:
             if re.search(pattern, low):
-                raise NetlistError(circuit, line.strip(), point)
+                # ngspice often puts the offending card and the reason on the next lines
+                detail = " | ".join(x.strip()[:300] for x in lines[k:k + 3] if x.strip())
+                raise NetlistError(circuit, detail, point)
 
 
 def _context(log: str, offset: int) -> str:

@@ -90,8 +90,8 @@ class NeuronDesign:
     diode_w_um: float = 0.5
     diode_l_um: float = 0.18
     prst_w_um: float = 0.5           #: pump-node reset switch
-    leak_w_um: float = 0.22
-    leak_l_um: float = 1.0
+    leak_w_um: float = 0.42          #: sky130 nfet_01v8 has no model bin below W = 0.42 um
+    leak_l_um: float = 2.0
     v_leak_V: float = 0.5
     comp_wn_um: float = 1.0          #: comparator inverter (strong NMOS: low trip point)
     comp_wp_um: float = 0.5

@@ -29,6 +29,7 @@ def cmd_characterize(args) -> dict:
                                    technology=args.technology, temperature_C=args.temperature,
                                    fan_in=args.fan_in, mc_samples=args.mc, seed=args.seed,
                                    workers=args.workers, scheduler=args.scheduler,
+                                   vdd_V=[args.vdd] if args.vdd else None,
                                    out=os.path.join(args.out, "memcap"),
                                    progress=not args.json and sys.stderr.isatty())
     raise NeurospiceError(f"characterize {args.family}: not implemented yet (see the issues)")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--technology", default="generic", choices=["generic", "sky130"],
                    help="generic: built-in illustrative models; sky130: SkyWater PDK")
     c.add_argument("--temperature", type=float, default=27.0, help="°C")
+    c.add_argument("--vdd", type=float, default=None, help="supply and spike amplitude, V")
     c.add_argument("--fan-in", type=int, default=64, help="synapses per neuron row")
     c.add_argument("--mc", type=int, default=0, help="Monte-Carlo mismatch samples per point")
     c.add_argument("--seed", type=int, default=1)

@@ -56,3 +56,16 @@ def test_sky130_corners_order_delay(tmp_path):
     ff, tt, ss = (_tphl("sky130", c, tmp_path) for c in ("ff", "tt", "ss"))
     assert 0 < ff < tt < ss
     assert 5e-12 < tt < 200e-12  # an inv_1 into 10 fF at 1.8 V: tens of ps
+
+
+@pytest.mark.sky130
+def test_sky130_memcap_neuron_fires_and_mismatch_varies(tmp_path):
+    sw = Sweep("memcap", {"c_active_fF": [40.0, 320.0], "v_mem0_V": [0.0], "fan_in": [8]},
+               technology="sky130")
+    res = run_sweep(sw, cache=PointCache(tmp_path / "nom"), progress=False)
+    assert [r.result["spike"] for r in res.results] == [0, 1]
+    mc = run_sweep(Sweep("memcap", {"c_active_fF": [40.0], "v_mem0_V": [0.0], "fan_in": [8]},
+                         technology="sky130", mc_samples=3, seed=7),
+                   cache=PointCache(tmp_path / "mc"), progress=False)
+    v = [r.result["v_mem_end_V"] for r in mc.results]
+    assert len(set(v)) == 3 and max(v) - min(v) < 0.1
