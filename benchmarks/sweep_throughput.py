@@ -42,11 +42,10 @@ def naive_loop(tech, loads_fF):
         if tech.cells_dir:
             c.X("inv", "sky130_fd_sc_hd__inv_1", "a", c.gnd, c.gnd, "vdd", "vdd", "y")
         else:
-            for line in (tech.mosfet("n1", "y", "a", "0", "0", "n", 0.65, 0.18, scope="b")[1]
-                         + tech.mosfet("p1", "y", "a", "vdd", "vdd", "p", 1.0, 0.18, scope="b")[1]):
-                c.raw_spice += line + "\n"
-            c.raw_spice += tech.mosfet("n1", "y", "a", "0", "0", "n", 0.65, 0.18, scope="b")[0] + "\n"
-            c.raw_spice += tech.mosfet("p1", "y", "a", "vdd", "vdd", "p", 1.0, 0.18, scope="b")[0] + "\n"
+            for dev in (tech.mosfet("n1", "y", "a", "0", "0", "n", 0.65, 0.18, scope="b"),
+                        tech.mosfet("p1", "y", "a", "vdd", "vdd", "p", 1.0, 0.18, scope="b")):
+                line, cards = dev
+                c.raw_spice += "\n".join([*cards, line]) + "\n"
         sim = c.simulator(simulator="ngspice-shared")
         for line in tech.spiceinit.splitlines():
             sim._ngspice_shared.exec_command(line)

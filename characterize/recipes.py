@@ -84,11 +84,10 @@ class MemcapRecipe:
                                dvth_V=dvth)
 
     def analysis(self, piece, options) -> str:
-        return mc.analysis_cards(mc.NeuronDesign(), piece.n_steps)
+        return mc.analysis_cards([piece])
 
     def assemble(self, tech, pieces, temperature_C, options) -> str:
-        net = mc.assemble(tech, pieces)
-        return net.replace("\n.end\n", f"\n.temp {temperature_C:g}\n.end\n")
+        return mc.assemble(tech, pieces, temperature_C)
 
     def measure(self, plot, piece, point, options) -> dict:
         d = self.design(point, options)

@@ -140,6 +140,8 @@ class NeuronPoint:
     top: str
     saves: list[str]
     n_steps: int
+    n_inputs: int
+    step_s: float
 
     def netlist_text(self) -> str:
         return self.subckt + "\n" + self.top
@@ -201,10 +203,11 @@ def neuron_point(tag: str, tech: Technology, design: NeuronDesign, spikes: np.nd
     top.append(f"X{tag} {tag}_vdd {tag}_phi {tag}_vlk {tag}_mem {tag}_out "
                + " ".join(f"{tag}_in{i}" for i in range(n_in)) + f" nrn_{tag}")
     top.append(f".ic v({tag}_mem)={v_mem0_V:.6g}")
-    saves = [f"v({tag}_mem)", f"v({tag}_out)", f"i(vdd_{tag})", f"i(vphi_{tag})"]
+    saves = [f"v({tag}_mem)", f"v({tag}_out)", f"i(vdd_{tag})"]
     saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
     saves += [f"v({tag}_in{i})" for i in range(n_in)]
-    return NeuronPoint(tag=tag, subckt=subckt, top="\n".join(top), saves=saves, n_steps=n_steps)
+    return NeuronPoint(tag=tag, subckt=subckt, top="\n".join(top), saves=saves, n_steps=n_steps,
+                       n_inputs=n_in, step_s=d.step_s)
 
 
 def memcap_library() -> str:
@@ -216,19 +219,22 @@ def memcap_library() -> str:
 TRAN_MAX_STEP_S = 20e-12
 
 
-def analysis_cards(design: NeuronDesign, n_steps: int) -> str:
-    return f".tran 10p {n_steps * design.step_s:.6g} 0 {TRAN_MAX_STEP_S:g}"
+def analysis_cards(points: list[NeuronPoint]) -> str:
+    """The transient that covers every point's steps (points of one netlist share a step)."""
+    steps = {p.step_s for p in points}
+    if len(steps) != 1:
+        raise ValueError(f"points of one netlist must share one step length, got {sorted(steps)}")
+    return f".tran 10p {max(p.n_steps for p in points) * steps.pop():.6g} 0 {TRAN_MAX_STEP_S:g}"
 
 
-def assemble(tech: Technology, points: list[NeuronPoint], title: str = "neurospice memcap") -> str:
+def assemble(tech: Technology, points: list[NeuronPoint], temperature_C: float = 27.0,
+             title: str = "neurospice memcap") -> str:
     """One netlist holding many neuron points (one ngspice start for all of them)."""
-    n_steps = max(p.n_steps for p in points)
-    design_cards = analysis_cards(NeuronDesign(), n_steps)
     lines = [f"* {title}", tech.header(), memcap_library()]
     for p in points:
         lines += [p.subckt, p.top]
     lines.append(".save " + " ".join(s for p in points for s in p.saves))
-    lines += [".options reltol=1e-4", design_cards, ".end"]
+    lines += [".options reltol=1e-4", f".temp {temperature_C:g}", analysis_cards(points), ".end"]
     return "\n".join(lines) + "\n"
 
 
@@ -244,20 +250,12 @@ def measure(plot, point: NeuronPoint, design: NeuronDesign) -> dict:
     for k in range(point.n_steps):
         sel = (t >= starts[k]) & (t < starts[k] + design.step_s)
         spikes[k] = int(sel.any() and out[sel].max() > design.vdd_V / 2)
-    # energy drawn from every source of the point: E = -∫ v·i dt (SPICE source current
-    # is positive flowing into the + terminal, so a delivering source has i < 0)
-    e_total = 0.0
-    for name in [f"vdd_{point.tag}", f"vphi_{point.tag}"] + [
-            s[2:-1] for s in point.saves if s.startswith(f"i(vin_{point.tag}_")]:
-        i = plot[f"i({name})"]
-        if name.startswith("vdd"):
-            v = np.full_like(t, design.vdd_V)
-        elif name.startswith("vphi"):
-            v = None
-        else:
-            v = plot["v(" + name.replace("vin_", "").replace(f"{point.tag}_", f"{point.tag}_in", 1) + ")"]
-        if v is None:
-            continue  # the phase clock drives gates only; its (tiny) energy is the clock tree's
-        e_total += float(-np.trapezoid(v * i, t))
+    # energy drawn from the supply and the input drivers: E = -∫ v·i dt (SPICE source current
+    # is positive flowing into the + terminal, so a delivering source has i < 0). The phase
+    # clock drives gates only; its (tiny) energy belongs to the clock tree and is not counted.
+    e_total = float(-np.trapezoid(design.vdd_V * plot[f"i(vdd_{point.tag})"], t))
+    for i in range(point.n_inputs):
+        v_in = plot[f"v({point.tag}_in{i})"]
+        e_total += float(-np.trapezoid(v_in * plot[f"i(vin_{point.tag}_{i})"], t))
     return {"v_mem_end_V": v_end.tolist(), "spikes": spikes.tolist(), "energy_J": e_total,
             "v_mem_max_V": float(mem.max())}

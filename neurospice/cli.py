@@ -48,7 +48,8 @@ def cmd_info(args) -> dict:
     from neurospice.circuits.technology import locate_sky130
     from neurospice.circuits.errors import TechnologyError
     try:
-        sky = str(locate_sky130().get("src") or locate_sky130().get("lib"))
+        where = locate_sky130()
+        sky = str(where.get("src") or where.get("lib"))
     except TechnologyError as exc:
         sky = f"not found ({exc})"
     return {"ngspice": ngspice_version(), "sky130": sky}
