@@ -118,7 +118,7 @@ def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str 
     }
     out = Path(out)
     path = save_artefact(artefact, out / "memcap_curve.json")
-    png = plot_memcap(artefact, out / "memcap_curve.png") if plot else None
+    png = ensure_plot(artefact, out / "memcap_curve.png") if plot else None
     m = fit["metrics"]
     return {"points": len(res.results), "failed": len(res.failed), "cached": res.n_cached,
             "artefact": str(path), "plot": str(png) if png else None,
@@ -128,7 +128,30 @@ def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str 
             "wall_s": res.wall_s}
 
 
-def plot_memcap(artefact: dict, path: str | Path) -> Path:
+PLOT_DIGEST_KEY = "neurospice-data-sha256"  #: PNG text chunk naming the data a plot shows
+
+
+def _plot_digest(artefact: dict) -> str:
+    from .artefact import _canonical
+    shown = {k: artefact[k] for k in ("table", "curve", "summary", "provenance")}
+    return hashlib.sha256(_canonical(shown)).hexdigest()
+
+
+def ensure_plot(artefact: dict, path: str | Path) -> Path:
+    """Draw the plot unless ``path`` already shows exactly this data (a cached re-run
+    would otherwise spend most of its time redrawing an identical figure)."""
+    path, digest = Path(path), _plot_digest(artefact)
+    try:
+        from PIL import Image
+        with Image.open(path) as img:
+            if img.text.get(PLOT_DIGEST_KEY) == digest:
+                return path
+    except (OSError, ImportError, AttributeError):
+        pass
+    return plot_memcap(artefact, path, metadata={PLOT_DIGEST_KEY: digest})
+
+
+def plot_memcap(artefact: dict, path: str | Path, metadata: dict | None = None) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -167,6 +190,6 @@ def plot_memcap(artefact: dict, path: str | Path) -> Path:
                  f"{prov['temperature_C']:g} °C, {prov['ngspice']}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata=metadata)
     plt.close(fig)
     return path
