@@ -24,7 +24,9 @@ from neurospice.circuits import memcap as mc
 from .artefact import now_iso, save_artefact
 from .sweep import PointCache, Sweep, run_sweep
 
-HALF_AXES = {"c_active_fF": [float(v) for v in np.linspace(0, 320, 17)],
+#: denser where the response is steep (small ΣC), out to where charge sharing has saturated
+HALF_AXES = {"c_active_fF": [0.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 130.0, 160.0, 200.0, 250.0,
+                             300.0, 400.0, 500.0, 640.0],
              "v_mem0_V": [float(v) for v in np.linspace(0, 1.0, 11)]}
 BOUNDARY_AXES = {"v_neg0_V": [0.0, 0.3, 0.6, 0.9], "dv_V": [float(v) for v in np.arange(0, 0.2001, 0.0125)]}
 

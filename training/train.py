@@ -45,7 +45,7 @@ class TrainConfig:
     hidden: int = 256
     steps: int = 8                   #: time steps per sample (10 ns each)
     encoding: str = "rate"
-    max_rate: float = 1.0            #: spike probability per step of a white pixel
+    max_rate: float = 0.25           #: spike probability per step of a white pixel
     batch: int = 64
     lr: float = 1e-2
     levels: int = 16
@@ -195,8 +195,8 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
             opt.load_state_dict(ck["optimizer"])
             history, start = ck["history"], ck["epoch"] + 1
             best = max((h["val_accuracy"] for h in history), default=-1.0)
-            for _ in range(start):
-                sched.step()
+            if ck.get("scheduler"):
+                sched.load_state_dict(ck["scheduler"])
     gen = torch.Generator().manual_seed(cfg.seed)
     try:
         from tqdm import tqdm
@@ -240,7 +240,8 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
         if val["accuracy"] > best:
             best = val["accuracy"]
             save_checkpoint(out / "checkpoint.pt", model, cfg, epoch, history, extra=extra)
-        save_checkpoint(last, model, cfg, epoch, history, opt, extra=extra)
+        save_checkpoint(last, model, cfg, epoch, history, opt,
+                        extra={**extra, "scheduler": sched.state_dict()})
     ck = load_checkpoint(out / "checkpoint.pt")
     model.load_state_dict(ck["state"])
     model.eval()
