@@ -147,6 +147,51 @@ class NeuronPoint:
         return self.subckt + "\n" + self.top
 
 
+def _mos_emitter(tech: Technology, tag: str, models: list[str], body: list[str],
+                 dvth_V: dict | None = None):
+    """``mos(name, d, g, s, b, kind, w_um, l_um, role, m=1)``: append one MOSFET (and its
+    local model cards) of point ``tag``; ``dvth_V[role]`` shifts its threshold (MC sample)."""
+    dv = dvth_V or {}
+
+    def mos(name, dd, g, s, b, kind, w, l, role, m=1):
+        line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, dvth_V=dv.get(role, 0.0),
+                                  scope=f"{tag}_")
+        models.extend(cards)
+        body.append(line + (f" m={m}" if m != 1 else ""))
+    return mos
+
+
+def _inverters_and_latch(mos, body: list[str], d: "NeuronDesign", pk: str, sense: str) -> None:
+    """Two inverters from node ``sense`` to ``out``, and the fire latch: a diode-connected
+    NMOS peak-detects ``out`` onto Cfire; ``phi`` clears it at the start of the next step.
+    While ``fire`` is high the reset devices hold the membrane(s)."""
+    mos("CN1", "nb", sense, "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP1", "nb", sense, "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    mos("CN2", "out", "nb", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
+    mos("CP2", "out", "nb", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
+    mos("FD", "out", "out", "fire", "0", "n", d.fire_w_um, d.l_um, "fire")
+    body.append(f"Cfire fire 0 {d.c_fire_F:.6g}")
+    mos("FC", "fire", "phi", "0", "0", "n", d.fire_w_um, d.l_um, "fire")
+
+
+def _wrap(tag: str, d: "NeuronDesign", spikes: np.ndarray, ports: list[str], biases: dict,
+          models: list[str], body: list[str]) -> tuple[str, list[str]]:
+    """The point's subcircuit ``nrn_<tag>`` (ports vdd phi vlk, the ``biases`` lines, ``ports``,
+    inputs) and its top-level sources: supply, phase clock, leak gate, biases, input spikes."""
+    n_steps, n_in = spikes.shape
+    ins = [f"in{i}" for i in range(n_in)]
+    pins = ["vdd", "phi", "vlk", *biases, *ports, *ins]
+    subckt = "\n".join([f".subckt nrn_{tag} {' '.join(pins)}", *models, *body, f".ends nrn_{tag}"])
+    top = [f"Vdd_{tag} {tag}_vdd 0 {d.vdd_V:g}",
+           f"Vphi_{tag} {tag}_phi 0 {_pwl_phi(d, n_steps)}",
+           f"Vlk_{tag} {tag}_vlk 0 {d.v_leak_V:g}"]
+    # source names follow Vdd/Vlk: 'V' + the node name without its leading 'v'
+    top += [f"V{node.removeprefix('v')}_{tag} {tag}_{node} 0 {volts:g}" for node, volts in biases.items()]
+    top += [f"Vin_{tag}_{i} {tag}_in{i} 0 {_pwl_spikes(d, spikes[:, i])}" for i in range(n_in)]
+    top.append(f"X{tag} " + " ".join(f"{tag}_{p}" for p in pins) + f" nrn_{tag}")
+    return subckt, top
+
+
 def _pumps(mos, body: list[str], d: "NeuronDesign", prefix: str, mem: str, line: str,
            caps, mult, read_equivalent: bool = False) -> None:
     """Synapse pumps onto node ``mem``: per input ``i`` a driver resistance, the memcapacitor
@@ -182,41 +227,18 @@ def neuron_point(tag: str, tech: Technology, design: NeuronDesign, spikes: np.nd
     n_steps, n_in = spikes.shape
     caps = np.broadcast_to(np.asarray(caps_F, float), (n_in,))
     mult = np.ones(n_in, int) if multiplicity is None else np.broadcast_to(np.asarray(multiplicity, int), (n_in,))
-    dv = dvth_V or {}
     d = design
     models: list[str] = []
     body: list[str] = []
-
-    def mos(name, dd, g, s, b, kind, w, l, role, m=1):
-        line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, dvth_V=dv.get(role, 0.0),
-                                  scope=f"{tag}_")
-        models.extend(cards)
-        body.append(line + (f" m={m}" if m != 1 else ""))
+    mos = _mos_emitter(tech, tag, models, body, dvth_V)
 
     _pumps(mos, body, d, "", "mem", "in", caps, mult)
     body.append(f"Cmem mem 0 {d.c_mem_F * c_mem_scale:.6g}")
     mos("LK", "mem", "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
-    mos("CN1", "nb", "mem", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
-    mos("CP1", "nb", "mem", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
-    mos("CN2", "out", "nb", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
-    mos("CP2", "out", "nb", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
-    # fire latch: a diode-connected NMOS peak-detects 'out' onto Cfire; 'phi' clears it at
-    # the start of the next step. While it is high, Mreset holds mem at 0 V.
-    mos("FD", "out", "out", "fire", "0", "n", d.fire_w_um, d.l_um, "fire")
-    body.append(f"Cfire fire 0 {d.c_fire_F:.6g}")
-    mos("FC", "fire", "phi", "0", "0", "n", d.fire_w_um, d.l_um, "fire")
+    _inverters_and_latch(mos, body, d, pk, "mem")
     mos("RES", "mem", "fire", "0", "0", "n", d.reset_w_um, d.l_um, "reset")
-    ins = " ".join(f"in{i}" for i in range(n_in))
-    subckt = "\n".join([f".subckt nrn_{tag} vdd phi vlk mem out {ins}", *models, *body,
-                        f".ends nrn_{tag}"])
-    top = [f"Vdd_{tag} {tag}_vdd 0 {d.vdd_V:g}",
-           f"Vphi_{tag} {tag}_phi 0 {_pwl_phi(d, n_steps)}",
-           f"Vlk_{tag} {tag}_vlk 0 {d.v_leak_V:g}"]
-    for i in range(n_in):
-        top.append(f"Vin_{tag}_{i} {tag}_in{i} 0 {_pwl_spikes(d, spikes[:, i])}")
-    top.append(f"X{tag} {tag}_vdd {tag}_phi {tag}_vlk {tag}_mem {tag}_out "
-               + " ".join(f"{tag}_in{i}" for i in range(n_in)) + f" nrn_{tag}")
+    subckt, top = _wrap(tag, d, spikes, ["mem", "out"], {}, models, body)
     top.append(f".ic v({tag}_mem)={v_mem0_V:.6g}")
     saves = [f"v({tag}_mem)", f"v({tag}_out)", f"i(vdd_{tag})"]
     saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
@@ -253,6 +275,18 @@ def assemble(tech: Technology, points: list[NeuronPoint], temperature_C: float =
     return "\n".join(lines) + "\n"
 
 
+def _delivered_energy_J(plot, point: NeuronPoint, dc_sources: dict) -> float:
+    """Energy delivered by the point's DC sources (``{source stem: volts}``) and input drivers.
+
+    E = -∫ v·i dt: a SPICE source current is positive flowing into its + terminal, so a
+    delivering source has i < 0."""
+    t = plot["time"]
+    e = sum(float(-np.trapezoid(v * plot[f"i({name}_{point.tag})"], t)) for name, v in dc_sources.items())
+    for i in range(point.n_inputs):
+        e += float(-np.trapezoid(plot[f"v({point.tag}_in{i})"] * plot[f"i(vin_{point.tag}_{i})"], t))
+    return e
+
+
 def measure(plot, point: NeuronPoint, design: NeuronDesign) -> dict:
     """Per-step membrane voltage (end of step), spike flags and energy of one point."""
     t = plot["time"]
@@ -265,13 +299,8 @@ def measure(plot, point: NeuronPoint, design: NeuronDesign) -> dict:
     for k in range(point.n_steps):
         sel = (t >= starts[k]) & (t < starts[k] + design.step_s)
         spikes[k] = int(sel.any() and out[sel].max() > design.vdd_V / 2)
-    # energy drawn from the supply and the input drivers: E = -∫ v·i dt (SPICE source current
-    # is positive flowing into the + terminal, so a delivering source has i < 0). The phase
-    # clock drives gates only; its (tiny) energy belongs to the clock tree and is not counted.
-    e_total = float(-np.trapezoid(design.vdd_V * plot[f"i(vdd_{point.tag})"], t))
-    for i in range(point.n_inputs):
-        v_in = plot[f"v({point.tag}_in{i})"]
-        e_total += float(-np.trapezoid(v_in * plot[f"i(vin_{point.tag}_{i})"], t))
+    # the phase clock drives gates only; its (tiny) energy belongs to the clock tree
+    e_total = _delivered_energy_J(plot, point, {"vdd": design.vdd_V})
     return {"v_mem_end_V": v_end.tolist(), "spikes": spikes.tolist(), "energy_J": e_total,
             "v_mem_max_V": float(mem.max())}
 
@@ -322,11 +351,7 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     v_neg0_V = d.v_ref_V if v_neg0_V is None else v_neg0_V
     models: list[str] = []
     body: list[str] = []
-
-    def mos(name, dd, g, s, b, kind, w, l, role, m=1):
-        line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, scope=f"{tag}_")
-        models.extend(cards)
-        body.append(line + (f" m={m}" if m != 1 else ""))
+    mos = _mos_emitter(tech, tag, models, body)
 
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
     for side, mem, caps in (("p", "memp", cp), ("n", "memn", cn)):
@@ -341,25 +366,9 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     mos("C2", "n2", "memn", "tail", "vdd", pk, d.pair_w_um, d.pair_l_um, "pair")
     mos("C3", "n1", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
     mos("C4", "n2", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
-    mos("CN1", "nb", "n2", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
-    mos("CP1", "nb", "n2", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
-    mos("CN2", "out", "nb", "0", "0", "n", d.comp_wn_um, d.l_um, "comp_n")
-    mos("CP2", "out", "nb", "vdd", "vdd", pk, d.comp_wp_um, d.l_um, "comp_p")
-    mos("FD", "out", "out", "fire", "0", "n", d.fire_w_um, d.l_um, "fire")
-    body.append(f"Cfire fire 0 {d.c_fire_F:.6g}")
-    mos("FC", "fire", "phi", "0", "0", "n", d.fire_w_um, d.l_um, "fire")
-    ins = " ".join(f"in{i}" for i in range(n_in))
-    subckt = "\n".join([f".subckt nrn_{tag} vdd phi vlk vbp vref memp memn out {ins}", *models, *body,
-                        f".ends nrn_{tag}"])
-    top = [f"Vdd_{tag} {tag}_vdd 0 {d.vdd_V:g}",
-           f"Vphi_{tag} {tag}_phi 0 {_pwl_phi(d, n_steps)}",
-           f"Vlk_{tag} {tag}_vlk 0 {d.v_leak_V:g}",
-           f"Vbp_{tag} {tag}_vbp 0 {d.v_bias_V:g}",
-           f"Vref_{tag} {tag}_vref 0 {d.v_ref_V:g}"]
-    for i in range(n_in):
-        top.append(f"Vin_{tag}_{i} {tag}_in{i} 0 {_pwl_spikes(d, spikes[:, i])}")
-    top.append(f"X{tag} {tag}_vdd {tag}_phi {tag}_vlk {tag}_vbp {tag}_vref {tag}_memp {tag}_memn {tag}_out "
-               + " ".join(f"{tag}_in{i}" for i in range(n_in)) + f" nrn_{tag}")
+    _inverters_and_latch(mos, body, d, pk, "n2")
+    subckt, top = _wrap(tag, d, spikes, ["memp", "memn", "out"],
+                        {"vbp": d.v_bias_V, "vref": d.v_ref_V}, models, body)
     top.append(f".ic v({tag}_memp)={v_pos0_V:.6g} v({tag}_memn)={v_neg0_V:.6g}")
     saves = [f"v({tag}_memp)", f"v({tag}_memn)", f"v({tag}_out)", f"i(vdd_{tag})", f"i(vref_{tag})"]
     saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
@@ -381,9 +390,5 @@ def measure_diff(plot, point: NeuronPoint, design: DiffNeuronDesign) -> dict:
     o = plot[f"v({point.tag}_out)"]
     out["spikes"] = [int(o[(t >= a) & (t < a + design.step_s)].max() > design.vdd_V / 2)
                      for a in starts]
-    e = float(-np.trapezoid(design.vdd_V * plot[f"i(vdd_{point.tag})"], t))
-    e += float(-np.trapezoid(design.v_ref_V * plot[f"i(vref_{point.tag})"], t))
-    for i in range(point.n_inputs):
-        e += float(-np.trapezoid(plot[f"v({point.tag}_in{i})"] * plot[f"i(vin_{point.tag}_{i})"], t))
-    out["energy_J"] = e
+    out["energy_J"] = _delivered_energy_J(plot, point, {"vdd": design.vdd_V, "vref": design.v_ref_V})
     return out
