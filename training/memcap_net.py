@@ -100,14 +100,17 @@ class DiffNeuron(nn.Module):
         self.register_buffer("th_off", torch.tensor(threshold["offset_V"], dtype=f))
         self.v_ref, self.gamma, self.width = float(v_ref_V), float(gamma), float(width)
 
-    def initial_state(self, shape, device=None):
-        return (torch.zeros(shape, device=device), torch.full(shape, self.v_ref, device=device))
+    def initial_state(self, shape, device=None, dtype=None):
+        """Both membranes at their reset levels: ``(v+ = 0, v− = V_ref)``."""
+        return (torch.zeros(shape, device=device, dtype=dtype),
+                torch.full(shape, self.v_ref, device=device, dtype=dtype))
 
     def offset(self, v_neg: torch.Tensor) -> torch.Tensor:
-        x = v_neg.clamp(self.th_v[0], self.th_v[-1])
+        """The comparator's firing offset (V) at the negative membrane's voltage (linear interp.)."""
+        x = v_neg.to(self.th_v.dtype).clamp(self.th_v[0], self.th_v[-1])
         i = torch.searchsorted(self.th_v, x.detach().contiguous(), right=True).clamp(1, len(self.th_v) - 1)
         t = (x - self.th_v[i - 1]) / (self.th_v[i] - self.th_v[i - 1])
-        return self.th_off[i - 1] * (1 - t) + self.th_off[i] * t
+        return (self.th_off[i - 1] * (1 - t) + self.th_off[i] * t).to(v_neg.dtype)
 
     def forward(self, c_pos, c_neg, state):
         vp, vn = state
@@ -129,8 +132,8 @@ class IdealNeuron(nn.Module):
         self.gain, self.beta, self.threshold = float(gain_V_per_fF), float(beta), float(threshold_V)
         self.gamma, self.width = float(gamma), float(width)
 
-    def initial_state(self, shape, device=None):
-        return torch.zeros(shape, device=device)
+    def initial_state(self, shape, device=None, dtype=None):
+        return torch.zeros(shape, device=device, dtype=dtype)
 
     def forward(self, c_pos, c_neg, u):
         u = self.beta * u + self.gain * (c_pos - c_neg)

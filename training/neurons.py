@@ -40,7 +40,14 @@ class SpikeFn(torch.autograd.Function):
 
 def interp2d(grid: torch.Tensor, v_axis: torch.Tensor, c_axis: torch.Tensor,
              v: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Bilinear interpolation of ``grid[len(v_axis), len(c_axis)]`` at (v, c), clamped to the axes."""
+    """Bilinear interpolation of ``grid[len(v_axis), len(c_axis)]`` at (v, c), clamped to the axes.
+
+    Lower-precision inputs (bfloat16, float16) are looked up in the grid's precision and the
+    result is returned in the input's dtype (bfloat16 cannot resolve the axes' spacing).
+    """
+    out_dtype = torch.promote_types(v.dtype, c.dtype)
+    if out_dtype != grid.dtype:
+        return interp2d(grid, v_axis, c_axis, v.to(grid.dtype), c.to(grid.dtype)).to(out_dtype)
     v = v.clamp(v_axis[0], v_axis[-1])
     c = c.clamp(c_axis[0], c_axis[-1])
     iv = torch.searchsorted(v_axis, v.detach().contiguous(), right=True).clamp(1, len(v_axis) - 1)

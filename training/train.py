@@ -29,7 +29,7 @@ from .memcap_net import DeviceMap, MemcapSNN
 
 CHECKPOINT_FORMAT = "neurospice.checkpoint"
 CHECKPOINT_VERSION = 1
-MARGIN_WEIGHT_PER_V = 2.0  #: weight of the output margin (per volt) next to spike counts
+MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
 
 
 class CheckpointError(NeurospiceError):
@@ -44,8 +44,9 @@ class TrainConfig:
     epochs: int = 10
     hidden: int = 256
     steps: int = 8                   #: time steps per sample (10 ns each)
-    encoding: str = "rate"
-    max_rate: float = 0.25           #: spike probability per step of a white pixel
+    encoding: str = "regular"        #: rate | regular | latency (see datasets.encode)
+    max_rate: float = 0.25           #: spikes per step of a white pixel (rate, regular)
+    augment_px: int | None = None    #: random shifts up to ± this many pixels; None: side/14
     batch: int = 64
     lr: float = 1e-2
     levels: int = 16
@@ -112,6 +113,27 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, s
                     "spikes_per_inference": ev["spikes"] / n,
                     "active_fF_per_inference": ev["active_fF"] / n})
     return out
+
+
+def augment_pixels(cfg: TrainConfig, shape) -> int:
+    """Shift range in pixels: ``cfg.augment_px``, or by default one pixel per 14 of the
+    image's shorter side (2 for 28×28 MNIST, 1 for 8×8 digits); 0 for non-image data."""
+    if not shape or len(shape) != 2:
+        return 0
+    if cfg.augment_px is not None:
+        return int(cfg.augment_px)
+    return max(1, round(min(shape) / 14))
+
+
+def random_shift(x: torch.Tensor, shape, max_px: int, generator) -> torch.Tensor:
+    """Shift each image ``[N, H·W]`` by its own random (dy, dx) in ±``max_px`` (zero fill)."""
+    h, w = shape
+    n = len(x)
+    pad = torch.nn.functional.pad(x.view(n, h, w), (max_px,) * 4)
+    d = torch.randint(0, 2 * max_px + 1, (n, 2), generator=generator)
+    rows = (d[:, 0, None] + torch.arange(h))[:, :, None]
+    cols = (d[:, 1, None] + torch.arange(w))[:, None, :]
+    return pad[torch.arange(n)[:, None, None], rows, cols].reshape(n, h * w)
 
 
 def energy_model(artefact: dict) -> dict:
@@ -198,6 +220,7 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
             if ck.get("scheduler"):
                 sched.load_state_dict(ck["scheduler"])
     gen = torch.Generator().manual_seed(cfg.seed)
+    shift_px = augment_pixels(cfg, ds.shape)
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -212,6 +235,8 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
         for i in bar:
             idx = perm[i:i + cfg.batch]
             xb = torch.as_tensor(xtr[idx])
+            if shift_px:
+                xb = random_shift(xb, ds.shape, shift_px, gen)
             s = encode(xb, cfg.steps, cfg.encoding, max_rate=cfg.max_rate, generator=gen).to(dev)
             yb = torch.as_tensor(ytr[idx]).to(dev)
             counts = model(s)
