@@ -56,7 +56,8 @@ def cmd_train(args) -> dict:
         characterize_memcap_diff(fan_ins=(n_in, args.hidden), out=curve.parent,
                                  workers=os.cpu_count() or 1, progress=not args.json)
     cfg = TrainConfig(dataset=args.dataset, mode=args.mode, curve=str(curve), epochs=args.epochs,
-                      hidden=args.hidden, steps=args.steps, encoding=args.encoding, max_rate=args.max_rate, augment_px=args.augment_px,
+                      hidden=args.hidden, steps=args.steps, encoding=args.encoding, max_rate=args.max_rate, augment_px=args.augment_px, init_from=args.init_from,
+                      **({"lr": args.lr} if args.lr else {}),
                       levels=args.levels, program_sigma=args.program_sigma, seed=args.seed,
                       device=args.device, limit=args.limit)
     m = train_memcap(cfg, out=args.out or f"runs/train/memcap-{args.mode}",
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=int, default=256)
     t.add_argument("--steps", type=int, default=8, help="time steps per sample (10 ns each)")
     t.add_argument("--encoding", default="regular", choices=["rate", "regular", "latency"])
+    t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start from a checkpoint's weights (e.g. fine-tune an ideal run as aware)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-2)")
     t.add_argument("--augment-px", type=int, default=None,
                    help="random image shifts of up to ± this many pixels during training "
                         "(0: off; default: 1 per 14 pixels of image side)")

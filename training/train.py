@@ -55,6 +55,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     device: str = "cpu"
     limit: int | None = None         #: use only this many training samples (smoke runs)
+    init_from: str | None = None     #: start from this checkpoint's weights (e.g. an ideal run)
 
     def model_fields(self) -> dict:
         keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
@@ -205,6 +206,13 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
     tr, va = stratified_split(ds.y_train, cfg.val_fraction, cfg.seed + 1)
     xtr, ytr, xva, yva = ds.x_train[tr], ds.y_train[tr], ds.x_train[va], ds.y_train[va]
     model = build_model(cfg, artefact, ds.n_inputs, ds.n_classes).to(dev)
+    if cfg.init_from:
+        init = load_checkpoint(cfg.init_from)
+        if init["sizes"] != model.sizes:
+            raise CheckpointError(f"{cfg.init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
+        # weights only: the neuron buffers (tables) belong to this run's neuron kind
+        model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")},
+                              strict=False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     history, start, best = [], 0, -1.0
