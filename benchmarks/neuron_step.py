@@ -75,25 +75,20 @@ def run(curve: str, device: str, batch: int, neurons: int, steps: int, repeats: 
     current = (torch.rand(shape, generator=g) * 0.5).to(dev, dt)
     wrap = (lambda m: torch.compile(m)) if compile_ else (lambda m: m)
 
-    diff_step = wrap(diff)
-    lif_step = wrap(lif)
     zero = lambda: torch.zeros((batch, neurons), device=dev, dtype=dt)
     res = {"device": str(dev), "dtype": dtype, "compile": compile_, "batch": batch,
            "neurons": neurons, "steps": steps, "curve": curve}
-    res["diff_s_per_step"] = time_per_step(diff_step, lambda: diff.initial_state((batch, neurons), dev, dt),
+    res["diff_s_per_step"] = time_per_step(wrap(diff), lambda: diff.initial_state((batch, neurons), dev, dt),
                                            [c_pos, c_neg], dev, repeats)
-    res["lif_s_per_step"] = time_per_step(lambda c, v: lif_step(c, v), zero, [current], dev, repeats)
+    res["lif_s_per_step"] = time_per_step(wrap(lif), zero, [current], dev, repeats)
     single = Path(curve).with_name("memcap_curve.json")
     if single.exists():
         table = TableNeuron.from_artefact(load_artefact(single)).to(dev)
-        t_step = wrap(table)
-        res["table_s_per_step"] = time_per_step(lambda c, v: t_step(c, v), zero, [c_pos], dev, repeats)
+        res["table_s_per_step"] = time_per_step(wrap(table), zero, [c_pos], dev, repeats)
     try:
         import snntorch
         leaky = snntorch.Leaky(beta=0.95, threshold=1.0).to(dev)
-        leaky_step = wrap(leaky)
-        res["snntorch_leaky_s_per_step"] = time_per_step(lambda c, m: leaky_step(c, m), zero, [current],
-                                                         dev, repeats)
+        res["snntorch_leaky_s_per_step"] = time_per_step(wrap(leaky), zero, [current], dev, repeats)
     except ImportError:
         res["snntorch_leaky_s_per_step"] = None
         res["snntorch_note"] = "snntorch not installed: pip install --no-deps snntorch"

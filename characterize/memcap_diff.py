@@ -67,7 +67,7 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
                           **{k: g.tolist() for k, g in grids.items()},
                           "energy_idle_step_J": float(e0[0]),
                           "energy_per_active_fF_J": slope}
-    vn_axis, dv_axis = np.array(BOUNDARY_AXES["v_neg0_V"]), np.array(BOUNDARY_AXES["dv_V"])
+    vn_axis = np.array(BOUNDARY_AXES["v_neg0_V"])
     offsets, e_spike = [], []
     for vn in vn_axis:
         rows = sorted((r.point["dv_V"], r.result) for r in res_b.ok if abs(r.point["v_neg0_V"] - vn) < 1e-9)

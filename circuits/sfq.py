@@ -108,24 +108,32 @@ def jj_models(jjs, unit: JJModel = JJModel()) -> str:
     return "\n".join(jj_subckt(subckt_name(a), unit.scaled(a)) for a in areas)
 
 
+#: a pulse lasts about one plasma period; the phase integration needs this many steps in it
+POINTS_PER_PLASMA_PERIOD = 20
+
+
 def check_timestep(step_s: float, models) -> None:
-    """Refuse a maximum time step too coarse to resolve SFQ pulses: a pulse lasts about one
-    plasma period, and the phase integration needs ≥ 20 points per period."""
+    """Refuse a maximum time step too coarse to resolve SFQ pulses (see
+    ``POINTS_PER_PLASMA_PERIOD``) for any of the scaled junction ``models``."""
     for m in models:
         period = 1.0 / m.plasma_frequency_Hz()
-        if step_s > period / 20:
+        limit = period / POINTS_PER_PLASMA_PERIOD
+        if step_s > limit:
             raise NetlistError("sfq", f"time step {step_s:.3g} s cannot resolve SFQ pulses: the "
-                                      f"plasma period is {period:.3g} s, use ≤ {period / 20:.3g} s")
+                                      f"plasma period is {period:.3g} s, use ≤ {limit:.3g} s")
 
 
-def transient_cards(stop_s: float, step_s: float = 0.05e-12, models=()) -> str:
-    """Analysis cards for SFQ transients: a fixed small maximum step (phase accuracy),
-    tight relative tolerance, and trapezoidal integration (no numerical damping).
-    ``models``: the scaled junctions in the circuit, to refuse a step too coarse for them."""
-    check_timestep(step_s, models)
+def transient_netlist(title: str, body_lines, jjs, stop_s: float, step_s: float = 0.05e-12,
+                      unit: JJModel = JJModel()) -> str:
+    """A complete SFQ transient netlist: the junction subcircuits ``jjs`` need, ``body_lines``,
+    and the analysis — a fixed small maximum step (phase accuracy), tight relative tolerance,
+    trapezoidal integration (no numerical damping). The step is checked against every junction."""
+    check_timestep(step_s, [unit.scaled(a) for a in sorted({j.area for j in jjs})])
     return "\n".join([
+        f"* {title}", jj_models(jjs, unit), *body_lines,
         ".options reltol=1e-4 abstol=1e-12 vntol=1e-9 method=trap",
         f".tran {step_s:g} {stop_s:g} 0 {step_s:g} uic",
+        ".end",
     ])
 
 
@@ -138,7 +146,7 @@ JTL_L_H = 2.0e-12
 
 @dataclass
 class Cell:
-    """A netlist fragment: element lines, its junctions, and named ports."""
+    """A netlist fragment: its element lines and its junctions (added with their shunts)."""
 
     name: str
     lines: list[str]
@@ -156,13 +164,12 @@ def jtl(name: str, n_in: str, n_out: str, stages: int = 4, area: float = JTL_ARE
         bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
     """Josephson transmission line: ``stages`` grounded junctions joined by inductors, each
     biased at ``bias_fraction·I_c·bias_scale`` (ideal current sources standing for the bias
-    network). Node ``n_in`` is the first junction's node, ``n_out`` the last one's."""
+    network). Node ``n_in`` is the first junction's node, ``n_out`` the last one's (a single
+    stage has only ``n_in``)."""
     if stages < 1:
         raise NetlistError(name, "a JTL needs at least one stage")
     ic = unit.scaled(area).ic_A
     nodes = [n_in] + [f"{name}_n{k}" for k in range(1, stages - 1)] + ([n_out] if stages > 1 else [])
-    if stages == 1:
-        nodes = [n_in]
     lines, jjs = [], []
     for k, node in enumerate(nodes):
         jjs.append(JJ(f"{name}_J{k}", node, "0", area))
@@ -172,10 +179,11 @@ def jtl(name: str, n_in: str, n_out: str, stages: int = 4, area: float = JTL_ARE
     return Cell(name, lines, jjs)
 
 
-def pulse_source(name: str, node: str, times_s, amplitude_A: float = 300e-6,
-                 width_s: float = 2e-12) -> str:
+def pulse_source(name: str, node: str, times_s, amplitude_A: float = 500e-6,
+                 width_s: float = 3e-12) -> str:
     """A current source injecting a triangular pulse of ``amplitude_A`` at each time in
-    ``times_s`` (enough charge to switch one 250 µA junction once)."""
+    ``times_s``. The defaults switch the first junction of a default JTL once (measured:
+    300 µA for 2 ps does not switch it)."""
     pts = [(0.0, 0.0)]
     for t in sorted(times_s):
         pts += [(t, 0.0), (t + width_s / 2, amplitude_A), (t + width_s, 0.0)]

@@ -10,6 +10,7 @@ import sys
 import time
 
 from neurospice.circuits.errors import NeurospiceError
+from neurospice.training.config import TrainConfig
 
 
 def _emit(summary: dict, as_json: bool) -> None:
@@ -46,21 +47,17 @@ def cmd_train(args) -> dict:
     from pathlib import Path
 
     from neurospice.training.datasets import load_dataset
-    from neurospice.training.train import TrainConfig, train_memcap
-    curve = Path(args.curve)
+    from neurospice.training.train import train_memcap
+    cfg = TrainConfig(**{k: getattr(args, k) for k in TRAIN_OPTIONS})
+    curve = Path(cfg.curve)
     if not curve.exists():
-        if args.curve != DEFAULT_CURVE:
+        if cfg.curve != TrainConfig.curve:   # only the default artefact is made on demand
             raise NeurospiceError(f"curve artefact {curve} not found")
         from neurospice.characterize.memcap_diff import characterize_memcap_diff
-        n_in = load_dataset(args.dataset).n_inputs  # the layers' fan-ins decide the tables
-        characterize_memcap_diff(fan_ins=(n_in, args.hidden), out=curve.parent,
+        n_in = load_dataset(cfg.dataset).n_inputs  # the layers' fan-ins decide the tables
+        characterize_memcap_diff(fan_ins=(n_in, cfg.hidden), out=curve.parent,
                                  workers=os.cpu_count() or 1, progress=not args.json)
-    cfg = TrainConfig(dataset=args.dataset, mode=args.mode, curve=str(curve), epochs=args.epochs,
-                      hidden=args.hidden, steps=args.steps, encoding=args.encoding, max_rate=args.max_rate, augment_px=args.augment_px, init_from=args.init_from,
-                      **({"lr": args.lr} if args.lr else {}),
-                      levels=args.levels, program_sigma=args.program_sigma, seed=args.seed,
-                      device=args.device, limit=args.limit)
-    m = train_memcap(cfg, out=args.out or f"runs/train/memcap-{args.mode}",
+    m = train_memcap(cfg, out=args.out or f"runs/train/memcap-{cfg.mode}",
                      progress=not args.json, resume=not args.fresh)
     return {k: m[k] for k in ("mode", "accuracy_test", "checkpoint", "energy_per_inference_nJ",
                               "spikes_per_inference", "plot", "wall_s")} | {
@@ -99,7 +96,9 @@ def cmd_info(args) -> dict:
     return {"ngspice": ngspice_version(), "sky130": sky}
 
 
-DEFAULT_CURVE = "runs/memcap/memcap_diff.json"
+#: ``train`` options that map one to one onto TrainConfig fields
+TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
+                 "augment_px", "max_rate", "levels", "program_sigma", "seed", "device", "limit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,28 +128,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train an SNN of characterized circuit neurons")
     t.add_argument("family", choices=["memcap"])
-    t.add_argument("--dataset", default="digits", help="digits | mnist[:PATH] | idx:DIR")
-    t.add_argument("--mode", default="aware", choices=["aware", "naive", "ideal"])
-    t.add_argument("--curve", default=DEFAULT_CURVE,
-                   help="memcap-diff artefact (made on first use if the default is missing)")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--hidden", type=int, default=256)
-    t.add_argument("--steps", type=int, default=8, help="time steps per sample (10 ns each)")
-    t.add_argument("--encoding", default="regular", choices=["rate", "regular", "latency"])
-    t.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+    d = TrainConfig  # every default below is TrainConfig's
+    t.add_argument("--dataset", default=d.dataset, help="digits | mnist[:PATH] | idx:DIR (default %(default)s)")
+    t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
+    t.add_argument("--curve", default=d.curve,
+                   help="memcap-diff artefact (default %(default)s, made on first use if missing)")
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--hidden", type=int, default=d.hidden)
+    t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample (10 ns each)")
+    t.add_argument("--encoding", default=d.encoding, choices=["rate", "regular", "latency"])
+    t.add_argument("--init-from", default=d.init_from, metavar="CHECKPOINT",
                    help="start from a checkpoint's weights (e.g. fine-tune an ideal run as aware)")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-2)")
-    t.add_argument("--augment-px", type=int, default=None,
+    t.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    t.add_argument("--augment-px", type=int, default=d.augment_px,
                    help="random image shifts of up to ± this many pixels during training "
                         "(0: off; default: 1 per 14 pixels of image side)")
-    t.add_argument("--max-rate", type=float, default=0.25,
-                   help="rate encoding: spike probability per step of a white pixel")
-    t.add_argument("--levels", type=int, default=16, help="states per memcapacitor")
-    t.add_argument("--program-sigma", type=float, default=0.0,
+    t.add_argument("--max-rate", type=float, default=d.max_rate,
+                   help="rate and regular encodings: spikes per step of a white pixel (default %(default)s)")
+    t.add_argument("--levels", type=int, default=d.levels, help="states per memcapacitor")
+    t.add_argument("--program-sigma", type=float, default=d.program_sigma,
                    help="relative programming variation per device")
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--device", default="cpu", help="cpu | cuda")
-    t.add_argument("--limit", type=int, default=None, help="use only N training samples")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--device", default=d.device, help="cpu | cuda")
+    t.add_argument("--limit", type=int, default=d.limit, help="use only N training samples")
     t.add_argument("--fresh", action="store_true", help="ignore last.pt (no resume)")
     t.add_argument("--out", default=None)
     t.add_argument("--json", action="store_true")

@@ -1,6 +1,5 @@
 """The memcapacitor and the neuron against physics, not against saved outputs."""
 import numpy as np
-import pytest
 
 from neurospice.circuits import memcap as mc
 from neurospice.circuits.engine import run_netlist

@@ -13,6 +13,7 @@ from neurospice.circuits.errors import NetlistError
 
 PHI0 = sfq.PHI0_WB
 UNIT = sfq.JJModel()
+PULSE_A, PULSE_WIDTH_S = 500e-6, 3e-12     #: trigger pulse (triangle) into the JTL's first node
 
 
 def _crossings(t, y, level):
@@ -22,8 +23,7 @@ def _crossings(t, y, level):
 
 
 def _sim(lines, stop_s, step_s, jjs):
-    net = "\n".join(["* sfq test", sfq.jj_models(jjs), *lines, sfq.transient_cards(stop_s, step_s), ".end"])
-    return run_netlist(net, circuit="sfq-test").plot
+    return run_netlist(sfq.transient_netlist("sfq test", lines, jjs, stop_s, step_s), circuit="sfq-test").plot
 
 
 def test_plasma_frequency():
@@ -63,7 +63,7 @@ def j_shunt(j):
 
 def _jtl_circuit(stages=6, t_pulse=20e-12):
     cell = sfq.jtl("T", "in", "out", stages=stages)
-    return cell, [*cell.netlist_lines(), sfq.pulse_source("p", "in", [t_pulse], 500e-6, 3e-12)]
+    return cell, [*cell.netlist_lines(), sfq.pulse_source("p", "in", [t_pulse], PULSE_A, PULSE_WIDTH_S)]
 
 
 def test_sfq_pulse_carries_one_flux_quantum():
@@ -87,8 +87,8 @@ def _jtl_ode(cell, t_pulse, t_stop):
     k = 2 * math.pi / PHI0
 
     def pulse(t):
-        x = (t - t_pulse) / 1.5e-12
-        return 500e-6 * max(0.0, 1 - abs(x - 1)) if 0 <= x <= 2 else 0.0
+        x = (t - t_pulse) / (PULSE_WIDTH_S / 2)
+        return PULSE_A * max(0.0, 1 - abs(x - 1)) if 0 <= x <= 2 else 0.0
 
     def rhs(t, y):
         ph, v = y[:n], y[n:]
@@ -123,3 +123,5 @@ def test_bad_junction_and_timestep_errors():
     with pytest.raises(NetlistError, match="cannot resolve SFQ pulses"):
         sfq.check_timestep(1e-12, [UNIT.scaled(2.5)])
     sfq.check_timestep(0.05e-12, [UNIT.scaled(2.5)])
+    with pytest.raises(NetlistError, match="cannot resolve SFQ pulses"):   # the builder checks too
+        sfq.transient_netlist("coarse", [], [sfq.JJ("J1", "a", "0", 2.5)], 10e-12, 1e-12)

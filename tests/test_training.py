@@ -170,12 +170,7 @@ def test_diff_neuron_with_linear_tables_is_the_ideal_neuron():
     """Linear, leak-free half tables + constant offset: the differential neuron reduces to the
     ideal neuron exactly (u = v+ − v− + V_ref)."""
     g, v_ref, off = 0.004, 0.3, 0.05
-    cs = np.linspace(0, 400, 41)
-    vs = np.linspace(0, 3.0, 31)
-    lin = (vs[:, None] + g * cs[None, :]).tolist()
-    table = {"v_mem0_V": vs.tolist(), "c_active_fF": cs.tolist(), "v_mem_peak_V": lin, "v_mem_end_V": lin}
-    th = {"v_neg_V": [0.0, 3.0], "offset_V": [off, off]}
-    diff = DiffNeuron(table, th, v_ref)
+    diff = _linear_diff_neuron(g, v_ref, off)
     ideal = IdealNeuron(g, 1.0, v_ref + off)
     torch.manual_seed(0)
     cp = torch.rand(12, 50, 7) * 60

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from torch import nn
 from neurospice.characterize.artefact import load_artefact
 from neurospice.circuits.errors import NeurospiceError
 
+from .config import TrainConfig
 from .datasets import encode, load_dataset, stratified_split
 from .memcap_net import DeviceMap, MemcapSNN
 
@@ -34,32 +35,6 @@ MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spi
 
 class CheckpointError(NeurospiceError):
     """A checkpoint file is missing, corrupt or of another format."""
-
-
-@dataclass
-class TrainConfig:
-    dataset: str = "digits"
-    mode: str = "aware"
-    curve: str = "runs/memcap/memcap_diff.json"
-    epochs: int = 10
-    hidden: int = 256
-    steps: int = 8                   #: time steps per sample (10 ns each)
-    encoding: str = "regular"        #: rate | regular | latency (see datasets.encode)
-    max_rate: float = 0.25           #: spikes per step of a white pixel (rate, regular)
-    augment_px: int | None = None    #: random shifts up to ± this many pixels; None: side/14
-    batch: int = 64
-    lr: float = 1e-2
-    levels: int = 16
-    program_sigma: float = 0.0
-    seed: int = 1
-    val_fraction: float = 0.1
-    device: str = "cpu"
-    limit: int | None = None         #: use only this many training samples (smoke runs)
-    init_from: str | None = None     #: start from this checkpoint's weights (e.g. an ideal run)
-
-    def model_fields(self) -> dict:
-        keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
-        return {k: getattr(self, k) for k in keys}
 
 
 def sha256_file(path) -> str:

@@ -1,0 +1,31 @@
+"""Training configuration: a plain dataclass without torch, so the CLI can read its defaults
+(the one place they are written) without importing torch at start-up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "digits"
+    mode: str = "aware"
+    curve: str = "runs/memcap/memcap_diff.json"
+    epochs: int = 10
+    hidden: int = 256
+    steps: int = 8                   #: time steps per sample (10 ns each)
+    encoding: str = "regular"        #: rate | regular | latency (see datasets.encode)
+    max_rate: float = 0.25           #: spikes per step of a white pixel (rate, regular)
+    augment_px: int | None = None    #: random shifts up to ± this many pixels; None: side/14
+    batch: int = 64
+    lr: float = 1e-2
+    levels: int = 16
+    program_sigma: float = 0.0
+    seed: int = 1
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    limit: int | None = None         #: use only this many training samples (smoke runs)
+    init_from: str | None = None     #: start from this checkpoint's weights (e.g. an ideal run)
+
+    def model_fields(self) -> dict:
+        keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
+        return {k: getattr(self, k) for k in keys}
