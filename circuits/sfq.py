@@ -20,7 +20,7 @@ area): ``I_c = 100 µA``, ``C = 0.07 pF``, ``R0 = 160 Ω``, ``Rn = 16 Ω``, ``V_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import NetlistError
 
@@ -151,6 +151,11 @@ class Cell:
     name: str
     lines: list[str]
     jjs: list[JJ]
+    #: ``(node, current_A)`` of every bias source (already scaled by the global bias)
+    biases: list = field(default_factory=list)
+
+    def bias_total_A(self) -> float:
+        return sum(i for _, i in self.biases)
 
     def netlist_lines(self, unit: JJModel = JJModel()) -> list[str]:
         out = [f"* cell {self.name}", *self.lines]
@@ -162,7 +167,9 @@ class Cell:
 def jtl(name: str, n_in: str, n_out: str, stages: int = 4, area: float = JTL_AREA,
         l_H: float = JTL_L_H, bias_fraction: float = JTL_BIAS_FRACTION,
         bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
-    """Josephson transmission line: ``stages`` grounded junctions joined by inductors, each
+    """Josephson transmission line driven directly by a current source at its first junction
+    (the physics tests use it; cells chain with :func:`neurospice.circuits.sfq_cells.jtl`):
+    ``stages`` grounded junctions joined by inductors, each
     biased at ``bias_fraction·I_c·bias_scale`` (ideal current sources standing for the bias
     network). Node ``n_in`` is the first junction's node, ``n_out`` the last one's (a single
     stage has only ``n_in``)."""
@@ -170,13 +177,14 @@ def jtl(name: str, n_in: str, n_out: str, stages: int = 4, area: float = JTL_ARE
         raise NetlistError(name, "a JTL needs at least one stage")
     ic = unit.scaled(area).ic_A
     nodes = [n_in] + [f"{name}_n{k}" for k in range(1, stages - 1)] + ([n_out] if stages > 1 else [])
-    lines, jjs = [], []
+    lines, jjs, biases = [], [], []
     for k, node in enumerate(nodes):
         jjs.append(JJ(f"{name}_J{k}", node, "0", area))
         lines.append(f"I{name}_b{k} 0 {node} {bias_fraction * ic * bias_scale:.6g}")
+        biases.append((node, bias_fraction * ic * bias_scale))
         if k:
             lines.append(f"L{name}_{k} {nodes[k - 1]} {node} {l_H:.6g}")
-    return Cell(name, lines, jjs)
+    return Cell(name, lines, jjs, biases)
 
 
 def pulse_source(name: str, node: str, times_s, amplitude_A: float = 500e-6,

@@ -40,6 +40,10 @@ def cmd_characterize(args) -> dict:
                                         workers=args.workers, scheduler=args.scheduler,
                                         out=os.path.join(args.out, "memcap"),
                                         progress=not args.json and sys.stderr.isatty())
+    if args.family == "sfq":
+        from neurospice.characterize.sfq import characterize_sfq
+        return characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"),
+                                progress=not args.json and sys.stderr.isatty())
     raise NeurospiceError(f"characterize {args.family}: not implemented yet (see the issues)")
 
 
