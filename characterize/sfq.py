@@ -241,19 +241,28 @@ def bench_dff() -> Bench:
                  windows={"O_J1": win}, dut="X")
 
 
-def bench_tff(n_pulses: int = 5) -> Bench:
-    edges = _edges(n_pulses, start=SETTLE_S + 60e-12, gap=80e-12)
+def bench_tff() -> Bench:
+    """Programmable stage: fix (two tokens), free (one, state 1); five inputs (carries on the
+    1st, 3rd, 5th); free + fix (two tokens: transparent), two inputs (two carries)."""
+    gap = 80e-12
+    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
+    count = _edges(5, start=t_free + EDGE_GAP_S, gap=gap)
+    t_free2 = count[-1] + gap
+    t_fix2 = t_free2 + EDGE_GAP_S
+    passing = [t_fix2 + gap, t_fix2 + 2 * gap]
 
     def build(s):
-        si, li = _driven("DI", "ii", [SETTLE_S])
-        st, lt = _driven("DT", "it", edges)
-        return [si, st, cells.jtl("JI", "ii", "i", 2, s), cells.jtl("JT", "it", "t", 2, s),
-                cells.tff("X", "t", "q", "i", s), cells.jtl("O", "q", "oo", 2, s),
-                cells.sink("S", "oo", s)], [li, lt]
-    win = [(edges[k], edges[k] + 70e-12) for k in range(1, n_pulses, 2)]
-    bench = Bench("tff", build, edges[-1] + 100e-12, {"O_J1": n_pulses // 2}, windows={"O_J1": win},
+        sx, lx = _driven("DX", "ix", [t_fix, t_fix2])
+        sf, lf = _driven("DF", "if", [t_free, t_free2])
+        st, lt = _driven("DT", "it", count + passing)
+        return [sx, sf, st, cells.jtl("JX", "ix", "x", 2, s), cells.jtl("JF", "if", "f", 2, s),
+                cells.jtl("JT", "it", "t", 2, s), cells.tff("X", "t", "q", "x", "f", s),
+                cells.jtl("O", "q", "oo", 2, s), cells.sink("S", "oo", s)], [lx, lf, lt]
+    carried = count[0::2] + passing
+    win = [(t, t + 70e-12) for t in carried]
+    bench = Bench("tff", build, passing[-1] + 100e-12, {"O_J1": len(carried)}, windows={"O_J1": win},
                   dut="X")
-    bench.first_input_s = SETTLE_S     # the init edge is the first input
+    bench.first_input_s = SETTLE_S     # the fix edge is the first input
     return bench
 
 
@@ -264,14 +273,26 @@ CELL_BENCHES = {"dc_to_sfq": bench_dc_to_sfq, "jtl": bench_jtl, "splitter": benc
 NEURON_INPUTS = 16
 
 
-def bench_neuron(stages: int, n_pulses: int | None = None, rate_Hz: float = 10e9) -> Bench:
-    """The counting neuron with threshold ``2**stages``: ``n_pulses`` (default 2·threshold + 1)
-    input pulses, round-robin over the 16 inputs, ``1/rate_Hz`` apart; expects
-    ``n_pulses // threshold`` output spikes, each right after the pulse that completes a count."""
-    threshold = 2 ** stages
+#: counter stages of the characterized neuron: thresholds 1, 2, 4, 8, 16
+NEURON_STAGES = 4
+
+
+def bench_neuron(counting: int, stages: int = NEURON_STAGES, n_pulses: int | None = None,
+                 rate_Hz: float = 10e9) -> Bench:
+    """The programmable neuron, programmed on chip to threshold ``2**counting``: fix every
+    stage (T = 1), free the first ``counting`` (raise), one flush input (fires once), then
+    ``n_pulses``
+    (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz`` apart.
+    Expected: after the flush, one spike per ``threshold`` inputs, right after the input that
+    completes the count."""
+    if not 0 <= counting <= stages:
+        raise NeurospiceError(f"{counting} counting stages out of {stages}")
+    threshold = 2 ** counting
     n = 2 * threshold + 1 if n_pulses is None else n_pulses
-    t0 = SETTLE_S + 60e-12
-    times = [t0 + k / rate_Hz for k in range(n)]
+    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
+    t_flush = t_free + EDGE_GAP_S
+    t0 = t_flush + 2 * EDGE_GAP_S               # after the flush has rippled through
+    times = [t_flush] + [t0 + (k - 1) / rate_Hz for k in range(1, n + 1)]   # flush, then the count
     per_input = {k: times[k::NEURON_INPUTS] for k in range(NEURON_INPUTS)}
     if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in per_input.values()):
         raise NeurospiceError(f"rate {rate_Hz:.3g} Hz too high for the DC-to-SFQ test sources")
@@ -279,27 +300,38 @@ def bench_neuron(stages: int, n_pulses: int | None = None, rate_Hz: float = 10e9
     def build(s):
         parts, lines = [], []
         ins = [f"in{k}" for k in range(NEURON_INPUTS)]
-        si, li = _driven("DI", "init", [SETTLE_S])
-        parts.append(si)
-        lines.append(li)
+        for k in range(stages):
+            for kind, edges in (("fix", [t_fix]), ("free", [t_free] if k < counting else [])):
+                node = f"ctl_{kind}{k}"
+                if edges:
+                    d, line = _driven(f"C{kind}{k}", node, edges)
+                    parts.append(d)
+                    lines.append(line)
+                else:
+                    lines.append(f"R_{node} {node} 0 1")        # unused control line
         for k in range(NEURON_INPUTS):
             if per_input[k]:
                 d, line = _driven(f"D{k}", ins[k], per_input[k])
+                parts.append(d)
                 lines.append(line)
             else:
-                d = cells.jtl(f"D{k}", f"D{k}_idle", ins[k], 1, 1.0)   # an idle input line
-                lines.append(f"R_D{k}_idle D{k}_idle 0 1")
-            parts.append(d)
-        parts += [cells.counting_neuron("N", ins, "q", "init", stages, s),
+                lines.append(f"R_in{k} {ins[k]} 0 1")           # idle input line
+        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s),
                   cells.jtl("O", "q", "oo", 2, s), cells.sink("S", "oo", s)]
         return parts, lines
-    n_out = n // threshold
-    win = [(times[(k + 1) * threshold - 1], times[(k + 1) * threshold - 1] + 150e-12) for k in range(n_out)]
-    bench = Bench(f"neuron_T{threshold}", build, times[-1] + 200e-12, {"O_J1": n_out},
+    fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
+    win = [(times[i], times[i] + 200e-12) for i in fires]
+    bench = Bench(f"neuron_T{threshold}", build, times[-1] + 250e-12, {"O_J1": len(fires)},
                   windows={"O_J1": win}, dut="N")
     bench.first_input_s = SETTLE_S
-    bench.input_times, bench.rate_Hz = times, rate_Hz
+    bench.input_times, bench.rate_Hz, bench.threshold = times, rate_Hz, threshold
     return bench
+
+
+def expected_transfer(threshold: int, n_inputs: int) -> list[int]:
+    """Spikes after n inputs of a freshly programmed neuron: the flush fires once, then one
+    spike per ``threshold`` inputs."""
+    return [0 if n == 0 else 1 + (n - 1) // threshold for n in range(n_inputs + 1)]
 
 
 def max_rate(make: Callable[[float], Bench], lo_Hz: float = 1e9, hi_Hz: float = 60e9,
@@ -348,12 +380,16 @@ def characterize_cell(name: str, steps: int = 7) -> dict:
 # ---------------------------------------------------------------------------- the recipe --
 
 def neuron_transfer(bench: Bench, run: BenchRun, n_inputs: int) -> list[int]:
-    """Output spikes counted after each number of input pulses 0..n (one run gives all: a spike
-    belongs to the input count reached before it)."""
-    inputs = bench.input_times
+    """Output spikes counted after each number of input pulses 0..n. Each spike is attributed
+    to the input nearest to (spike time − latency), the latency being the flush's (the first
+    input always fires); one run gives the whole transfer."""
+    inputs = np.asarray(bench.input_times)
     outs = run.pulses["O_J1"]
-    return [sum(1 for t in outs if n == len(inputs) or t < inputs[n]) if n else
-            sum(1 for t in outs if t < inputs[0]) for n in range(n_inputs + 1)]
+    if not outs:
+        return [0] * (n_inputs + 1)
+    latency = outs[0] - inputs[0]
+    owner = [int(np.argmin(np.abs(inputs - (t - latency)))) for t in outs]
+    return [sum(1 for i in owner if i < n) for n in range(n_inputs + 1)]
 
 
 def plot_neuron(run: BenchRun, bench: Bench, stages: int, path) -> str:
@@ -396,7 +432,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = 5 if quick else 7
-    stage_list = [1, 2] if quick else [1, 2, 3, 4]
+    stage_list = [1, 2] if quick else list(range(NEURON_STAGES + 1))
     bar = tqdm(total=len(CELL_BENCHES) + 2 * len(stage_list) + 1, disable=not progress, desc="sfq")
     cell_res = {}
     for name in CELL_BENCHES:
@@ -411,7 +447,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
         thr = 2 ** stages
         n_in = len(b.input_times)
         transfer = neuron_transfer(b, run, n_in)
-        expected = [n // thr for n in range(n_in + 1)]
+        expected = expected_transfer(thr, n_in)
         bar.update()
         low, high = bias_margin(b, steps=steps) if check(b, run) else (1.0, 1.0)
         bar.update()
@@ -438,14 +474,15 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
         "counts_correct": all(n["counts_correct"] for n in neurons.values()),
         "energy_per_spike_aJ": headline["energy_per_spike_aJ"],
         "thresholds": sorted(neurons),
-        "threshold_programmable": False,
+        "threshold_programmable": True,
         "cells": cell_res,
         "neurons": {str(k): v for k, v in neurons.items()},
         "bias_voltage_mV": BIAS_VOLTAGE_V * 1e3,
         "notes": ("energy_per_spike_aJ at threshold 4: bias-source work per spike (Σ I_b·Φ0 per "
                   "2π slip) + static power of a resistive bias network at the bias voltage over "
                   "one spike period at the maximum input rate; cryocooling not included. "
-                  "Thresholds are set by the number of counter stages at netlist build time."),
+                  "One netlist (4 counter stages) programmed on chip by fix/free control pulses to each "
+                  "threshold; every run starts with the flush input."),
     }
     art = save_artefact({"family": "sfq", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "provenance": {"junction_model": vars(sfq.JJModel()), "step_s": STEP_S,

@@ -200,19 +200,33 @@ def dff(name: str, n_d: str, n_clk: str, n_out: str, bias_scale: float = 1.0,
     return b.cell()
 
 
-def tff(name: str, n_t: str, n_carry: str, n_init: str, bias_scale: float = 1.0,
-        unit: JJModel = JJModel()) -> Cell:
-    """Toggle (divide-by-two) stage: a ring of two D flip-flops A → B → A sharing one flux
-    quantum (the *token*). Each pulse on ``n_t`` clocks both; the one holding the token passes
-    it on. Token in A = state 0, in B = state 1; the B → A move (every second input pulse) is
-    the carry on ``n_carry``. One pulse on ``n_init`` (through a merger into A) puts the token
-    in at start-up — the stage does nothing until it has one."""
+def tff(name: str, n_t: str, n_carry: str, n_fix: str, n_free: str | None = None,
+        bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
+    """Programmable counter stage: a ring of two D flip-flops A → B → A holding *tokens*
+    (stored flux quanta). Each pulse on ``n_t`` clocks both; each one holding a token passes it
+    on, and the B → A move is the carry on ``n_carry``.
+
+    * one token: a toggle (divide-by-two) stage — token in A = state 0, in B = state 1;
+    * two tokens: transparent — every input pulse is carried (the tokens swap);
+    * no token: blocks (power-up).
+
+    ``n_fix`` writes a token into A and into B; an empty one keeps it: 0 → 2 tokens at
+    power-up, and 1 → 2 in state 1 (B's copy escapes). ``n_free`` (if given) clocks A alone:
+    with two tokens A's token runs into the full B and escapes (2 → 1, state 1); in state 0 it
+    moves the token to B without a carry (state 1). So *free* always leaves one token in
+    state 1, and *free* then *fix* always leaves two. A stage in state 1 carries on its next
+    input."""
     n = lambda tag: f"{name}_{tag}"  # noqa: E731
-    parts = [splitter(n("Si"), n_t, n("ca"), n("cb"), bias_scale, unit),
-             merger(n("Mi"), n_init, n("back"), n("da"), bias_scale, unit),
+    clock_a = n("ca") if n_free is None else n("ca0")
+    parts = [splitter(n("Si"), n_t, clock_a, n("cb"), bias_scale, unit),
+             splitter(n("Sf"), n_fix, n("fa"), n("fb"), bias_scale, unit),
+             merger(n("Ma"), n("fa"), n("back"), n("da"), bias_scale, unit),
+             merger(n("Mb"), n("fb"), n("qa"), n("db"), bias_scale, unit),
              dff(n("A"), n("da"), n("ca"), n("qa"), bias_scale, unit),
-             dff(n("B"), n("qa"), n("cb"), n("qb"), bias_scale, unit),
+             dff(n("B"), n("db"), n("cb"), n("qb"), bias_scale, unit),
              splitter(n("So"), n("qb"), n("back"), n_carry, bias_scale, unit)]
+    if n_free is not None:
+        parts.append(merger(n("Mf"), clock_a, n_free, n("ca"), bias_scale, unit))
     return combine(name, parts)
 
 
@@ -261,21 +275,31 @@ def splitter_tree(name: str, n_in: str, outputs, bias_scale: float = 1.0,
     return combine(name, parts)
 
 
-def counting_neuron(name: str, inputs, n_out: str, n_init: str, stages: int,
+def counting_neuron(name: str, inputs, n_out: str, stages: int, control: str = "ctl",
                     bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
-    """SFQ integrate-and-fire neuron with threshold ``2**stages``: the inputs merge into one
-    pulse stream that a ripple counter of :func:`tff` stages counts; the last stage's carry is
-    the output spike, and at that moment every stage is back at 0 (the reset). ``n_init`` takes
-    one start-up pulse that loads every stage's token."""
+    """16-input SFQ integrate-and-fire neuron with an on-chip programmable threshold.
+
+    The inputs merge into one pulse stream (:func:`merger_tree`) counted by a ripple chain of
+    ``stages`` programmable :func:`tff` stages; the last stage's carry is the output spike.
+    The threshold lives in the counter itself: a stage holding one token divides by two, a
+    stage holding two passes every pulse, so ``threshold = 2**(counting stages)``. Control
+    lines per stage k: ``{control}_fix{k}`` and ``{control}_free{k}``.
+
+    * power-up: fix every stage (two tokens each: T = 1);
+    * raise the threshold (T×2): free a transparent stage — it counts again, from state 1;
+    * lower it (T/2): free then fix a counting stage — it holds two tokens and passes pulses;
+    * after programming, one *flush* input: every counting stage is in state 1 or carries it
+      on, the neuron fires once and all counting stages are at 0.
+
+    At every output spike all counting stages are back at 0 — the reset."""
     if stages < 1:
         raise NetlistError(name, "the counter needs at least one stage")
     merged = f"{name}_sum"
     parts = [merger_tree(f"{name}_T", inputs, merged, bias_scale, unit)]
-    inits = [f"{name}_init{k}" for k in range(stages)]
-    parts.append(splitter_tree(f"{name}_I", n_init, inits, bias_scale, unit))
     node = merged
     for k in range(stages):
         carry = n_out if k == stages - 1 else f"{name}_c{k}"
-        parts.append(tff(f"{name}_F{k}", node, carry, inits[k], bias_scale, unit))
+        parts.append(tff(f"{name}_F{k}", node, carry, f"{control}_fix{k}", f"{control}_free{k}",
+                         bias_scale, unit))
         node = carry
     return combine(name, parts)

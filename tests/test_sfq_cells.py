@@ -29,14 +29,16 @@ def test_dff_holds_one_quantum_and_reads_destructively():
     assert w1[0] <= t1 <= w1[1] and w3[0] <= t3 <= w3[1]
 
 
-@pytest.mark.parametrize("stages", [1, 2])
-def test_counting_neuron_transfer(stages):
-    """16 inputs round-robin: after n input pulses the neuron has fired floor(n / 2**stages)
-    times (integrate, fire at threshold, reset)."""
-    bench = S.bench_neuron(stages)
+@pytest.mark.parametrize("counting", [0, 1, 2])
+def test_programmed_neuron_transfer(counting):
+    """One 4-stage netlist programmed on chip (fix all, free ``counting`` stages) to threshold
+    T = 2**counting; after the flush input (one spike), n further inputs round-robin over the
+    16 lines give floor(n / T) more spikes (integrate, fire at threshold, reset)."""
+    bench = S.bench_neuron(counting)
     run = S.run_bench(bench)
     n = len(bench.input_times)
-    assert S.neuron_transfer(bench, run, n) == [k // 2 ** stages for k in range(n + 1)]
+    threshold = 2 ** counting
+    assert S.neuron_transfer(bench, run, n) == [0] + [1 + k // threshold for k in range(n)]
 
 
 def test_bias_that_never_settles_is_an_error():
