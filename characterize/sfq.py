@@ -277,25 +277,21 @@ NEURON_INPUTS = 16
 NEURON_STAGES = 4
 
 
-def bench_neuron(counting: int, stages: int = NEURON_STAGES, n_pulses: int | None = None,
-                 rate_Hz: float = 10e9) -> Bench:
-    """The programmable neuron, programmed on chip to threshold ``2**counting``: fix every
-    stage (T = 1), free the first ``counting`` (raise), one flush input (fires once), then
-    ``n_pulses``
-    (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz`` apart.
-    Expected: after the flush, one spike per ``threshold`` inputs, right after the input that
-    completes the count."""
+def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush: float,
+                            stop_s: float, stages: int = NEURON_STAGES) -> Bench:
+    """The 4-stage neuron programmed on chip to ``2**counting`` (fix all at ``SETTLE_S``, free
+    the first ``counting`` one edge later), a flush pulse on line 0 at ``t_flush`` and then
+    the pulses ``line_times {line: [t, …]}`` (each line's pulses ≥ ``EDGE_GAP_S`` apart).
+    No expectations: callers set ``expect``/``windows``."""
     if not 0 <= counting <= stages:
         raise NeurospiceError(f"{counting} counting stages out of {stages}")
-    threshold = 2 ** counting
-    n = 2 * threshold + 1 if n_pulses is None else n_pulses
     t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
-    t_flush = t_free + EDGE_GAP_S
-    t0 = t_flush + 2 * EDGE_GAP_S               # after the flush has rippled through
-    times = [t_flush] + [t0 + (k - 1) / rate_Hz for k in range(1, n + 1)]   # flush, then the count
-    per_input = {k: times[k::NEURON_INPUTS] for k in range(NEURON_INPUTS)}
-    if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in per_input.values()):
-        raise NeurospiceError(f"rate {rate_Hz:.3g} Hz too high for the DC-to-SFQ test sources")
+    if t_flush < t_free + EDGE_GAP_S:
+        raise NeurospiceError("the flush must come after programming")
+    lines_t = {k: sorted(([t_flush] if k == 0 else []) + list(line_times.get(k, [])))
+               for k in range(NEURON_INPUTS)}
+    if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in lines_t.values()):
+        raise NeurospiceError("input pulses on one line closer than the DC-to-SFQ test sources allow")
 
     def build(s):
         parts, lines = [], []
@@ -310,8 +306,8 @@ def bench_neuron(counting: int, stages: int = NEURON_STAGES, n_pulses: int | Non
                 else:
                     lines.append(f"R_{node} {node} 0 1")        # unused control line
         for k in range(NEURON_INPUTS):
-            if per_input[k]:
-                d, line = _driven(f"D{k}", ins[k], per_input[k])
+            if lines_t[k]:
+                d, line = _driven(f"D{k}", ins[k], lines_t[k])
                 parts.append(d)
                 lines.append(line)
             else:
@@ -319,11 +315,29 @@ def bench_neuron(counting: int, stages: int = NEURON_STAGES, n_pulses: int | Non
         parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s),
                   cells.jtl("O", "q", "oo", 2, s), cells.sink("S", "oo", s)]
         return parts, lines
-    fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
-    win = [(times[i], times[i] + 200e-12) for i in fires]
-    bench = Bench(f"neuron_T{threshold}", build, times[-1] + 250e-12, {"O_J1": len(fires)},
-                  windows={"O_J1": win}, dut="N")
+    bench = Bench(name, build, stop_s, {"O_J1": 0}, dut="N")
     bench.first_input_s = SETTLE_S
+    return bench
+
+
+def bench_neuron(counting: int, n_pulses: int | None = None, rate_Hz: float = 10e9) -> Bench:
+    """Threshold ``2**counting`` programmed on chip, one flush input (fires once), then
+    ``n_pulses`` (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz``
+    apart. Expected: after the flush, one spike per ``threshold`` inputs, right after the input
+    that completes the count."""
+    threshold = 2 ** counting
+    n = 2 * threshold + 1 if n_pulses is None else n_pulses
+    t_flush = SETTLE_S + 2 * EDGE_GAP_S
+    t0 = t_flush + 2 * EDGE_GAP_S               # after the flush has rippled through
+    times = [t_flush] + [t0 + (k - 1) / rate_Hz for k in range(1, n + 1)]
+    per_line: dict[int, list[float]] = {}
+    for k, t in enumerate(times[1:], start=1):
+        per_line.setdefault(k % NEURON_INPUTS, []).append(t)
+    bench = programmed_neuron_bench(f"neuron_T{threshold}", counting, per_line, t_flush,
+                                    times[-1] + 250e-12)
+    fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
+    bench.expect = {"O_J1": len(fires)}
+    bench.windows = {"O_J1": [(times[i], times[i] + 200e-12) for i in fires]}
     bench.input_times, bench.rate_Hz, bench.threshold = times, rate_Hz, threshold
     return bench
 
@@ -421,7 +435,7 @@ def plot_neuron(run: BenchRun, bench: Bench, stages: int, path) -> str:
 def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False) -> dict:
     """Cells (function, margins, bias, energy) and the 16-input counting neuron (transfer for
     every threshold, margins, maximum input rate, energy per spike); artefact + plot under
-    ``out``. ``quick``: thresholds 2 and 4 only, coarser bisections."""
+    ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections."""
     import time
     from pathlib import Path
 
@@ -432,7 +446,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = 5 if quick else 7
-    stage_list = [1, 2] if quick else list(range(NEURON_STAGES + 1))
+    stage_list = [0, 1, 2] if quick else list(range(NEURON_STAGES + 1))
     bar = tqdm(total=len(CELL_BENCHES) + 2 * len(stage_list) + 1, disable=not progress, desc="sfq")
     cell_res = {}
     for name in CELL_BENCHES:
@@ -474,6 +488,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
         "counts_correct": all(n["counts_correct"] for n in neurons.values()),
         "energy_per_spike_aJ": headline["energy_per_spike_aJ"],
         "thresholds": sorted(neurons),
+        "fan_in": NEURON_INPUTS,
         "threshold_programmable": True,
         "cells": cell_res,
         "neurons": {str(k): v for k, v in neurons.items()},

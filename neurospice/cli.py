@@ -10,7 +10,7 @@ import sys
 import time
 
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.training.config import TrainConfig
+from neurospice.training.config import SFQTrainConfig, TrainConfig
 
 
 def _emit(summary: dict, as_json: bool) -> None:
@@ -47,12 +47,19 @@ def cmd_characterize(args) -> dict:
     raise NeurospiceError(f"characterize {args.family}: not implemented yet (see the issues)")
 
 
+def _config(cls, args, names):
+    """``cls`` from the options the user gave (``None``: the family's default)."""
+    return cls(**{k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
+
+
 def cmd_train(args) -> dict:
     from pathlib import Path
 
+    if args.family == "sfq":
+        return cmd_train_sfq(args)
     from neurospice.training.datasets import load_dataset
     from neurospice.training.train import train_memcap
-    cfg = TrainConfig(**{k: getattr(args, k) for k in TRAIN_OPTIONS})
+    cfg = _config(TrainConfig, args, TRAIN_OPTIONS)
     curve = Path(cfg.curve)
     if not curve.exists():
         if cfg.curve != TrainConfig.curve:   # only the default artefact is made on demand
@@ -68,11 +75,37 @@ def cmd_train(args) -> dict:
         "metrics": str(Path(m["checkpoint"]).parent / "metrics.json")}
 
 
+def cmd_train_sfq(args) -> dict:
+    from pathlib import Path
+
+    from neurospice.training.sfq_train import train_sfq
+    cfg = _config(SFQTrainConfig, args, SFQ_TRAIN_OPTIONS)
+    art = Path(cfg.artefact)
+    if not art.exists():
+        if cfg.artefact != SFQTrainConfig.artefact:
+            raise NeurospiceError(f"SFQ artefact {art} not found")
+        from neurospice.characterize.sfq import characterize_sfq
+        characterize_sfq(quick=True, out=art.parent, progress=not args.json)
+    m = train_sfq(cfg, out=args.out or "runs/train/sfq", progress=not args.json, resume=not args.fresh)
+    return {k: m[k] for k in ("accuracy_test", "checkpoint", "energy_per_inference_aJ",
+                              "spikes_per_inference", "threshold_histogram", "plot", "wall_s")} | {
+        "metrics": str(Path(m["checkpoint"]).parent / "metrics.json")}
+
+
 def cmd_verify(args) -> dict:
+    import torch
+    ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False) \
+        if os.path.isfile(args.checkpoint) else {}
+    if isinstance(ck, dict) and ck.get("format") == "neurospice.sfq-checkpoint":
+        from neurospice.training.sfq_verify import verify_sfq_checkpoint
+        r = verify_sfq_checkpoint(args.checkpoint, samples=args.samples or 4,
+                                  neurons=args.hidden_neurons or 3, workers=args.workers,
+                                  progress=not args.json)
+        return {k: v for k, v in r.items() if k != "rows"}
     from neurospice.training.verify import verify_checkpoint
-    return verify_checkpoint(args.checkpoint, samples=args.samples, hidden_neurons=args.hidden_neurons,
-                             workers=args.workers, device_model=args.device_model,
-                             progress=not args.json)
+    return verify_checkpoint(args.checkpoint, samples=args.samples or 100,
+                             hidden_neurons=args.hidden_neurons, workers=args.workers,
+                             device_model=args.device_model, progress=not args.json)
 
 
 def cmd_fetch_data(args) -> dict:
@@ -100,6 +133,9 @@ def cmd_info(args) -> dict:
     return {"ngspice": ngspice_version(), "sky130": sky}
 
 
+#: ``train sfq`` options that map one to one onto SFQTrainConfig fields
+SFQ_TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "seed",
+                     "device", "limit")
 #: ``train`` options that map one to one onto TrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
                  "augment_px", "max_rate", "levels", "program_sigma", "seed", "device", "limit")
@@ -131,40 +167,50 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_characterize)
 
     t = sub.add_parser("train", help="train an SNN of characterized circuit neurons")
-    t.add_argument("family", choices=["memcap"])
-    d = TrainConfig  # every default below is TrainConfig's
-    t.add_argument("--dataset", default=d.dataset, help="digits | mnist[:PATH] | idx:DIR (default %(default)s)")
+    t.add_argument("family", choices=["memcap", "sfq"])
+    d = TrainConfig  # memcap-only defaults below are TrainConfig's; shared ones: see _both
+    t.add_argument("--dataset", default=None, help="digits | mnist[:PATH] | idx:DIR (default %(default)s)")
     t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
     t.add_argument("--curve", default=d.curve,
                    help="memcap-diff artefact (default %(default)s, made on first use if missing)")
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--hidden", type=int, default=d.hidden)
-    t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample (10 ns each)")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--hidden", type=int, default=None)
+    t.add_argument("--steps", type=int, default=None, help="time steps per sample (10 ns each)")
     t.add_argument("--encoding", default=d.encoding, choices=["rate", "regular", "latency"])
     t.add_argument("--init-from", default=d.init_from, metavar="CHECKPOINT",
                    help="start from a checkpoint's weights (e.g. fine-tune an ideal run as aware)")
-    t.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default %(default)s)")
     t.add_argument("--augment-px", type=int, default=d.augment_px,
                    help="random image shifts of up to ± this many pixels during training "
                         "(0: off; default: 1 per 14 pixels of image side)")
-    t.add_argument("--max-rate", type=float, default=d.max_rate,
+    t.add_argument("--max-rate", type=float, default=None,
                    help="rate and regular encodings: spikes per step of a white pixel (default %(default)s)")
     t.add_argument("--levels", type=int, default=d.levels, help="states per memcapacitor")
     t.add_argument("--program-sigma", type=float, default=d.program_sigma,
                    help="relative programming variation per device")
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--device", default=d.device, help="cpu | cuda")
-    t.add_argument("--limit", type=int, default=d.limit, help="use only N training samples")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--device", default=None, help="cpu | cuda")
+    t.add_argument("--limit", type=int, default=None, help="use only N training samples")
+    t.add_argument("--artefact", default=None,
+                   help=f"sfq: characterize-sfq artefact (default {SFQTrainConfig.artefact}, "
+                        "made with --quick on first use if missing)")
     t.add_argument("--fresh", action="store_true", help="ignore last.pt (no resume)")
+    for action in t._actions:     # shared options: say both families' defaults
+        name = action.dest
+        if name in SFQ_TRAIN_OPTIONS and name in TRAIN_OPTIONS and action.default is None:
+            action.help = ((action.help or "").replace(" (default %(default)s)", "")
+                           + f" [default memcap {getattr(TrainConfig, name)}, sfq {getattr(SFQTrainConfig, name)}]")
     t.add_argument("--out", default=None)
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("verify", help="re-simulate a trained network's neurons in ngspice")
     v.add_argument("checkpoint")
-    v.add_argument("--samples", type=int, default=100)
+    v.add_argument("--samples", type=int, default=None,
+                   help="test samples (default 100 memcap, 4 sfq)")
     v.add_argument("--hidden-neurons", type=int, default=0,
-                   help="also simulate this many random hidden neurons per sample")
+                   help="memcap: also simulate this many random hidden neurons per sample; "
+                        "sfq: hidden neurons per sample (default 3)")
     v.add_argument("--device-model", default="read", choices=["read", "biolek"])
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--json", action="store_true")

@@ -29,3 +29,19 @@ class TrainConfig:
     def model_fields(self) -> dict:
         keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
         return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class SFQTrainConfig:
+    """``neurospice train sfq`` (defaults: the one place they are written)."""
+    dataset: str = "digits"
+    artefact: str = "runs/sfq/sfq.json"   #: `characterize sfq` output (made on first use if missing)
+    epochs: int = 15
+    hidden: int = 128
+    steps: int = 8                   #: time steps per sample
+    max_rate: float = 1.0            #: pulses per step of a white pixel (regular encoding)
+    batch: int = 64
+    lr: float = 0.05
+    seed: int = 1
+    device: str = "cpu"
+    limit: int | None = None

@@ -1,0 +1,76 @@
+"""The PyTorch SFQ neuron against an independent integer golden model (plain Python counter),
+its wiring and threshold constraints, a short training run, and model-vs-ngspice agreement."""
+import numpy as np
+import pytest
+import torch
+
+from neurospice.characterize.artefact import save_artefact
+from neurospice.circuits.errors import NeurospiceError
+from neurospice.training.config import SFQTrainConfig
+from neurospice.training.sfq_net import SFQNet, SFQNeuron, WireSelect, sfq_spec
+
+THRESHOLDS = [1, 2, 4, 8, 16]
+
+
+def golden_counter(inputs, threshold):
+    """One neuron: a counter that emits one pulse each time it wraps at ``threshold``."""
+    count, out = 0, []
+    for pulses in inputs:
+        fired = 0
+        for _ in range(int(pulses)):
+            count += 1
+            if count == threshold:
+                count, fired = 0, fired + 1
+        out.append(fired)
+    return out
+
+
+def test_neuron_matches_golden_counter():
+    rng = np.random.default_rng(0)
+    neuron = SFQNeuron(5, THRESHOLDS)
+    with torch.no_grad():
+        neuron.theta.copy_(torch.tensor([0.0, 1.2, 2.0, 2.6, 4.4]))   # → 1, 2, 4, 8, 16
+    assert neuron.threshold().tolist() == [1, 2, 4, 8, 16]
+    x = torch.as_tensor(rng.integers(0, 17, size=(40, 3, 5)), dtype=torch.float32)
+    z = neuron(x)
+    for n in range(3):
+        for k, t in enumerate(THRESHOLDS):
+            assert z[:, n, k].int().tolist() == golden_counter(x[:, n, k].tolist(), t)
+
+
+def test_gradients_reach_thresholds_and_wires():
+    net = SFQNet(20, 6, 3, {"thresholds": THRESHOLDS, "fan_in": 16, "energy_per_spike_aJ": 1.0})
+    x = (torch.rand(6, 4, 20) < 0.5).float()
+    net(x)["logits"].sum().backward()
+    assert net.soma1.theta.grad.abs().sum() > 0 and net.wire1.score.grad.abs().sum() > 0
+    assert (net.wire1.mask().detach().sum(0) == 16).all()          # exactly 16 wires per neuron
+    assert (net.wire2.mask().detach().sum(0) == 6).all()           # fewer lines: all wired
+    assert WireSelect(20, 6, 16).wires().shape == (16, 6)
+    with pytest.raises(NeurospiceError, match="fan-in"):
+        WireSelect(6, 3, 16)
+
+
+def test_spec_refuses_bad_artefacts(tmp_path):
+    with pytest.raises(NeurospiceError, match="not an SFQ artefact"):
+        sfq_spec({"family": "memcap"})
+    with pytest.raises(NeurospiceError, match="wrong counts"):
+        sfq_spec({"family": "sfq", "summary": {"thresholds": [2], "counts_correct": False}})
+
+
+@pytest.fixture
+def artefact(tmp_path):
+    """A stand-in for `characterize sfq` output (the circuit facts the model needs)."""
+    return str(save_artefact({"family": "sfq", "summary": {"thresholds": THRESHOLDS, "fan_in": 16,
+                                                             "counts_correct": True,
+                                                             "energy_per_spike_aJ": 60.0}},
+                             tmp_path / "sfq.json"))
+
+
+def test_train_then_verify_in_ngspice(artefact, tmp_path):
+    from neurospice.training.sfq_train import train_sfq
+    from neurospice.training.sfq_verify import verify_sfq_checkpoint
+    cfg = SFQTrainConfig(artefact=artefact, epochs=2, hidden=32, steps=4, limit=600)
+    m = train_sfq(cfg, out=tmp_path / "run", progress=False)
+    assert m["accuracy_test"] > 0.3                      # ten classes: chance is 0.1
+    r = verify_sfq_checkpoint(m["checkpoint"], samples=1, neurons=1, progress=False)
+    assert r["spike_agreement"] == 1.0, r["rows"]
