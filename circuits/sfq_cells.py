@@ -220,13 +220,19 @@ def tff(name: str, n_t: str, n_carry: str, n_fix: str, n_free: str | None = None
     clock_a = n("ca") if n_free is None else n("ca0")
     parts = [splitter(n("Si"), n_t, clock_a, n("cb"), bias_scale, unit),
              splitter(n("Sf"), n_fix, n("fa"), n("fb"), bias_scale, unit),
-             merger(n("Ma"), n("fa"), n("back"), n("da"), bias_scale, unit),
-             merger(n("Mb"), n("fb"), n("qa"), n("db"), bias_scale, unit),
+             merger(n("Ma"), n("fa"), n("back"), n("ma"), bias_scale, unit),
+             merger(n("Mb"), n("fb"), n("qa1"), n("mb"), bias_scale, unit),
+             jtl(n("Bq"), n("qa"), n("qa1"), 1, bias_scale, unit),   # A's output into a merger
+             # one buffer stage each: a merger alone drives a DFF's data input too weakly at
+             # low bias (the token escapes instead of being stored)
+             jtl(n("Ba"), n("ma"), n("da"), 1, bias_scale, unit),
+             jtl(n("Bb"), n("mb"), n("db"), 1, bias_scale, unit),
              dff(n("A"), n("da"), n("ca"), n("qa"), bias_scale, unit),
              dff(n("B"), n("db"), n("cb"), n("qb"), bias_scale, unit),
              splitter(n("So"), n("qb"), n("back"), n_carry, bias_scale, unit)]
-    if n_free is not None:
-        parts.append(merger(n("Mf"), clock_a, n_free, n("ca"), bias_scale, unit))
+    if n_free is not None:      # (buffered, as the data inputs)
+        parts += [merger(n("Mf"), clock_a, n_free, n("mf"), bias_scale, unit),
+                  jtl(n("Bf"), n("mf"), n("ca"), 1, bias_scale, unit)]
     return combine(name, parts)
 
 
