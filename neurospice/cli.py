@@ -94,8 +94,10 @@ def cmd_train_sfq(args) -> dict:
 
 def cmd_verify(args) -> dict:
     import torch
-    ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False) \
-        if os.path.isfile(args.checkpoint) else {}
+    try:        # which family? a damaged file falls through to the loader that names the damage
+        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 — torch raises many types for a damaged zip/pickle
+        ck = {}
     if isinstance(ck, dict) and ck.get("format") == "neurospice.sfq-checkpoint":
         from neurospice.training.sfq_verify import verify_sfq_checkpoint
         r = verify_sfq_checkpoint(args.checkpoint, samples=args.samples or 4,
