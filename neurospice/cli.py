@@ -93,12 +93,13 @@ def cmd_train_sfq(args) -> dict:
 
 
 def cmd_verify(args) -> dict:
-    import torch
+    from neurospice.training.sfq_train import SFQ_CHECKPOINT_FORMAT
+    from neurospice.training.train import CheckpointError, read_torch_file
     try:        # which family? a damaged file falls through to the loader that names the damage
-        ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 — torch raises many types for a damaged zip/pickle
+        ck = read_torch_file(args.checkpoint)
+    except CheckpointError:
         ck = {}
-    if isinstance(ck, dict) and ck.get("format") == "neurospice.sfq-checkpoint":
+    if isinstance(ck, dict) and ck.get("format") == SFQ_CHECKPOINT_FORMAT:
         from neurospice.training.sfq_verify import verify_sfq_checkpoint
         r = verify_sfq_checkpoint(args.checkpoint, samples=args.samples or 4,
                                   neurons=args.hidden_neurons or 3, workers=args.workers,

@@ -34,9 +34,12 @@ def sfq_spec(artefact: dict) -> dict:
     if not s.get("counts_correct"):
         raise NeurospiceError("the SFQ artefact reports wrong counts: the circuit is not usable")
     thresholds = sorted(int(t) for t in s["thresholds"])
+    if "fan_in" not in s:
+        raise NeurospiceError("the SFQ artefact does not state the neuron's fan-in: re-run "
+                              "`neurospice characterize sfq`")
     if any(t & (t - 1) for t in thresholds):
         raise NeurospiceError(f"thresholds must be powers of two, got {thresholds}")
-    return {"thresholds": thresholds, "fan_in": int(s.get("fan_in", 16)),
+    return {"thresholds": thresholds, "fan_in": int(s["fan_in"]),
             "energy_per_spike_aJ": float(s["energy_per_spike_aJ"])}
 
 

@@ -14,7 +14,7 @@ from ..characterize.artefact import load_artefact
 from .config import SFQTrainConfig
 from .datasets import encode, load_dataset
 from .sfq_net import SFQNet, sfq_spec
-from .train import CheckpointError, plot_history, sha256_file
+from .train import CheckpointError, plot_history, read_torch_file, sha256_file
 
 SFQ_CHECKPOINT_FORMAT = "neurospice.sfq-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for the curves (the test part is never looked at)
@@ -39,13 +39,7 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
 
 
 def load_sfq_checkpoint(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: {type(exc).__name__}") from None
+    ck = read_torch_file(path)
     if not isinstance(ck, dict) or ck.get("format") != SFQ_CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an SFQ checkpoint")
     return ck

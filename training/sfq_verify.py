@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..characterize import sfq as S
+from ..circuits.errors import NeurospiceError
 from .datasets import encode, load_dataset
 from .sfq_train import load_sfq_checkpoint, model_from_sfq_checkpoint
 
@@ -36,7 +37,7 @@ def simulate_neuron(trains: np.ndarray, threshold: int) -> list[int]:
     run = S.require_settled(bench, S.run_bench(bench))
     spikes = run.pulses["O_J1"]
     if not spikes:
-        raise S.NeurospiceError("the neuron did not fire on the flush: the circuit is not working")
+        raise NeurospiceError("the neuron did not fire on the flush: the circuit is not working")
     latency = spikes[0] - t_flush                    # the flush ripples through every stage
     counts = [0] * steps
     for t in spikes[1:]:

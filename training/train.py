@@ -136,15 +136,21 @@ def save_checkpoint(path, model, cfg, epoch, history, optimizer=None, extra=None
     return path
 
 
-def load_checkpoint(path) -> dict:
+def read_torch_file(path) -> object:
+    """``torch.load`` a checkpoint file on the CPU; a missing or damaged file raises
+    :class:`CheckpointError` naming the cause (every family's loader starts here)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a damaged zip/pickle
         raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: "
                               f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def load_checkpoint(path) -> dict:
+    ck = read_torch_file(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a neurospice checkpoint")
     if ck.get("version") != CHECKPOINT_VERSION:
