@@ -177,6 +177,18 @@ def _driven(name: str, node: str, edges_s) -> tuple[cells.Cell, str]:
             cells.dc_drive(f"{name}_src", f"{name}_in", edges_s))
 
 
+def _line_in(name: str, node: str, edges_s, bias_scale: float) -> tuple[list, str]:
+    """A nominal test source and a two-stage JTL ``name`` (at ``bias_scale``) into ``node``:
+    ``(cells, source line)``; the JTL's last junction ``{name}_J1`` counts the pulses sent."""
+    src, line = _driven(f"D{name}", f"{name}_src", edges_s)
+    return [src, cells.jtl(name, f"{name}_src", node, 2, bias_scale)], line
+
+
+def _line_out(node: str, bias_scale: float) -> list:
+    """A two-stage JTL ``O`` (probe ``O_J1``) and a sink after ``node``."""
+    return [cells.jtl("O", node, "oo", 2, bias_scale), cells.sink("S", "oo", bias_scale)]
+
+
 def _edges(n: int, start: float = SETTLE_S + 20e-12, gap: float = EDGE_GAP_S * 1.5) -> list[float]:
     return [start + k * gap for k in range(n)]
 
@@ -185,8 +197,8 @@ def bench_dc_to_sfq() -> Bench:
     edges = _edges(3)
 
     def build(s):
-        return ([cells.dc_to_sfq("D", "d_in", "a", s), cells.jtl("O", "a", "o", 2, s),
-                 cells.sink("S", "o", s)], [cells.dc_drive("D_src", "d_in", edges)])
+        return ([cells.dc_to_sfq("D", "d_in", "a", s), *_line_out("a", s)],
+                [cells.dc_drive("D_src", "d_in", edges)])
     return Bench("dc_to_sfq", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="D")
 
 
@@ -195,8 +207,7 @@ def bench_jtl() -> Bench:
 
     def build(s):
         src, line = _driven("D", "i", edges)
-        return [src, cells.jtl("X", "i", "a", 4, s), cells.jtl("O", "a", "o", 2, s),
-                cells.sink("S", "o", s)], [line]
+        return [src, cells.jtl("X", "i", "a", 4, s), *_line_out("a", s)], [line]
     return Bench("jtl", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="X")
 
 
@@ -204,8 +215,8 @@ def bench_splitter() -> Bench:
     edges = _edges(3)
 
     def build(s):
-        src, line = _driven("D", "i", edges)
-        return [src, cells.jtl("I", "i", "a", 2, s), cells.splitter("X", "a", "p", "q", s),
+        feed, line = _line_in("I", "a", edges, s)
+        return [*feed, cells.splitter("X", "a", "p", "q", s),
                 cells.jtl("P", "p", "pp", 2, s), cells.jtl("Q", "q", "qq", 2, s),
                 cells.sink("SP", "pp", s), cells.sink("SQ", "qq", s)], [line]
     return Bench("splitter", build, edges[-1] + 100e-12, {"P_J1": 3, "Q_J1": 3}, dut="X")
@@ -216,11 +227,9 @@ def bench_merger() -> Bench:
     b_edges = [a_edges[0] + 100e-12, a_edges[1] + 30e-12]      # the second pair 30 ps apart
 
     def build(s):
-        sa, la = _driven("DA", "ia", a_edges)
-        sb, lb = _driven("DB", "ib", b_edges)
-        return [sa, sb, cells.jtl("A", "ia", "a", 2, s), cells.jtl("B", "ib", "b", 2, s),
-                cells.merger("X", "a", "b", "o", s), cells.jtl("O", "o", "oo", 2, s),
-                cells.sink("S", "oo", s)], [la, lb]
+        fa, la = _line_in("A", "a", a_edges, s)
+        fb, lb = _line_in("B", "b", b_edges, s)
+        return [*fa, *fb, cells.merger("X", "a", "b", "o", s), *_line_out("o", s)], [la, lb]
     # every input pulse arrives once at the output and never travels back into the other input
     return Bench("merger", build, b_edges[-1] + 120e-12, {"O_J1": 4, "A_J1": 2, "B_J1": 2}, dut="X")
 
@@ -231,11 +240,9 @@ def bench_dff() -> Bench:
     c_edges = [t0 + 60e-12, t0 + 120e-12, t0 + 300e-12]   # read (1), read empty (0), read (1)
 
     def build(s):
-        sd, ld = _driven("DD", "id", d_edges)
-        sc, lc = _driven("DC", "ic", c_edges)
-        return [sd, sc, cells.jtl("JD", "id", "d", 2, s), cells.jtl("JC", "ic", "c", 2, s),
-                cells.dff("X", "d", "c", "q", s), cells.jtl("O", "q", "oo", 2, s),
-                cells.sink("S", "oo", s)], [ld, lc]
+        fd, ld = _line_in("JD", "d", d_edges, s)
+        fc, lc = _line_in("JC", "c", c_edges, s)
+        return [*fd, *fc, cells.dff("X", "d", "c", "q", s), *_line_out("q", s)], [ld, lc]
     win = [(c_edges[0], c_edges[0] + 50e-12), (c_edges[2], c_edges[2] + 50e-12)]
     return Bench("dff", build, c_edges[-1] + 100e-12, {"O_J1": 2, "JD_J1": 3, "JC_J1": 3},
                  windows={"O_J1": win}, dut="X")
@@ -252,12 +259,10 @@ def bench_tff() -> Bench:
     passing = [t_fix2 + gap, t_fix2 + 2 * gap]
 
     def build(s):
-        sx, lx = _driven("DX", "ix", [t_fix, t_fix2])
-        sf, lf = _driven("DF", "if", [t_free, t_free2])
-        st, lt = _driven("DT", "it", count + passing)
-        return [sx, sf, st, cells.jtl("JX", "ix", "x", 2, s), cells.jtl("JF", "if", "f", 2, s),
-                cells.jtl("JT", "it", "t", 2, s), cells.tff("X", "t", "q", "x", "f", s),
-                cells.jtl("O", "q", "oo", 2, s), cells.sink("S", "oo", s)], [lx, lf, lt]
+        fx, lx = _line_in("JX", "x", [t_fix, t_fix2], s)
+        ff, lf = _line_in("JF", "f", [t_free, t_free2], s)
+        ft, lt = _line_in("JT", "t", count + passing, s)
+        return [*fx, *ff, *ft, cells.tff("X", "t", "q", "x", "f", s), *_line_out("q", s)], [lx, lf, lt]
     carried = count[0::2] + passing
     win = [(t, t + 70e-12) for t in carried]
     bench = Bench("tff", build, passing[-1] + 100e-12, {"O_J1": len(carried)}, windows={"O_J1": win},
@@ -312,8 +317,7 @@ def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush:
                 lines.append(line)
             else:
                 lines.append(f"R_in{k} {ins[k]} 0 1")           # idle input line
-        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s),
-                  cells.jtl("O", "q", "oo", 2, s), cells.sink("S", "oo", s)]
+        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s), *_line_out("q", s)]
         return parts, lines
     bench = Bench(name, build, stop_s, {"O_J1": 0}, dut="N")
     bench.first_input_s = SETTLE_S
