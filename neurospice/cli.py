@@ -10,7 +10,7 @@ import sys
 import time
 
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.training.config import SFQTrainConfig, TrainConfig
+from neurospice.training.config import QCLIFTrainConfig, SFQTrainConfig, TrainConfig
 
 
 def _emit(summary: dict, as_json: bool) -> None:
@@ -44,6 +44,14 @@ def cmd_characterize(args) -> dict:
         from neurospice.characterize.sfq import characterize_sfq
         return characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"),
                                 progress=not args.json and sys.stderr.isatty())
+    if args.family == "qclif":
+        from neurospice.characterize.qclif import characterize_qclif
+        from neurospice.circuits.qclif import QCLIFConfig
+        r = characterize_qclif(quick=args.quick, out=os.path.join(args.out, "qclif"),
+                               cfg=QCLIFConfig.for_bits(args.bits), cycles=args.cycles,
+                               workers=args.workers, seed=args.seed,
+                               progress=not args.json and sys.stderr.isatty())
+        return {k: v for k, v in r.items() if k not in ("cells", "config")}
     raise NeurospiceError(f"characterize {args.family}: not implemented yet (see the issues)")
 
 
@@ -57,6 +65,8 @@ def cmd_train(args) -> dict:
 
     if args.family == "sfq":
         return cmd_train_sfq(args)
+    if args.family == "qclif":
+        return cmd_train_qclif(args)
     from neurospice.training.datasets import load_dataset
     from neurospice.training.train import train_memcap
     cfg = _config(TrainConfig, args, TRAIN_OPTIONS)
@@ -92,6 +102,24 @@ def cmd_train_sfq(args) -> dict:
         "metrics": str(Path(m["checkpoint"]).parent / "metrics.json")}
 
 
+def cmd_train_qclif(args) -> dict:
+    from pathlib import Path
+
+    cfg = _config(QCLIFTrainConfig, args, QCLIF_TRAIN_OPTIONS)
+    if args.bits_table:
+        from neurospice.training.qclif_train import bits_table
+        widths = [int(b) for b in args.bits_table.split(",")]
+        return bits_table(cfg, widths, out=args.out or "runs/train/qclif-bits",
+                          progress=not args.json, resume=not args.fresh)
+    from neurospice.training.qclif_train import train_qclif
+    name = f"{cfg.neuron}{cfg.bits if cfg.neuron == 'qclif' else ''}-{cfg.task}"
+    m = train_qclif(cfg, out=args.out or f"runs/train/{name}", progress=not args.json,
+                    resume=not args.fresh)
+    return {k: m[k] for k in ("accuracy_test", "checkpoint", "spikes_per_inference", "energy", "plot",
+                              "samples", "wall_s")} | {
+        "metrics": str(Path(m["checkpoint"]).parent / "metrics.json")}
+
+
 def cmd_verify(args) -> dict:
     from neurospice.training.sfq_train import SFQ_CHECKPOINT_FORMAT
     from neurospice.training.train import CheckpointError, read_torch_file
@@ -99,6 +127,13 @@ def cmd_verify(args) -> dict:
         ck = read_torch_file(args.checkpoint)
     except CheckpointError:
         ck = {}
+    from neurospice.training.qclif_train import QCLIF_CHECKPOINT_FORMAT
+    if isinstance(ck, dict) and ck.get("format") == QCLIF_CHECKPOINT_FORMAT:
+        from neurospice.training.qclif_verify import verify_qclif_checkpoint
+        r = verify_qclif_checkpoint(args.checkpoint, samples=args.samples or 2,
+                                    neurons=args.hidden_neurons or 2, workers=args.workers,
+                                    progress=not args.json)
+        return {k: v for k, v in r.items() if k != "rows"}
     if isinstance(ck, dict) and ck.get("format") == SFQ_CHECKPOINT_FORMAT:
         from neurospice.training.sfq_verify import verify_sfq_checkpoint
         r = verify_sfq_checkpoint(args.checkpoint, samples=args.samples or 4,
@@ -139,6 +174,9 @@ def cmd_info(args) -> dict:
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
 SFQ_TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "seed",
                      "device", "limit")
+#: ``train qclif`` options that map one to one onto QCLIFTrainConfig fields
+QCLIF_TRAIN_OPTIONS = ("dataset", "task", "neuron", "bits", "epochs", "hidden", "lr", "seed", "device",
+                       "limit")
 #: ``train`` options that map one to one onto TrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
                  "augment_px", "max_rate", "levels", "program_sigma", "seed", "device", "limit")
@@ -163,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fan-in", type=int, default=64, help="synapses per neuron row")
     c.add_argument("--mc", type=int, default=0, help="Monte-Carlo mismatch samples per point")
     c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--bits", type=int, default=8, help="qclif: weight and state width")
+    c.add_argument("--cycles", type=int, default=None,
+                   help="qclif: random cycles checked bit-exact (default 200, 80 with --quick)")
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     c.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
     c.add_argument("--out", default="runs")
@@ -170,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_characterize)
 
     t = sub.add_parser("train", help="train an SNN of characterized circuit neurons")
-    t.add_argument("family", choices=["memcap", "sfq"])
+    t.add_argument("family", choices=["memcap", "sfq", "qclif"])
     d = TrainConfig  # memcap-only defaults below are TrainConfig's; shared ones: see _both
     t.add_argument("--dataset", default=None, help="digits | mnist[:PATH] | idx:DIR (default %(default)s)")
     t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
@@ -197,12 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--artefact", default=None,
                    help=f"sfq: characterize-sfq artefact (default {SFQTrainConfig.artefact}, "
                         "made with --quick on first use if missing)")
+    t.add_argument("--task", default=None, choices=["classify", "context"],
+                   help=f"qclif: row-by-row classification or CLIF's context task "
+                        f"(default {QCLIFTrainConfig.task})")
+    t.add_argument("--neuron", default=None, choices=["qclif", "clif"],
+                   help=f"qclif: integer qCLIF or its float32 CLIF twin (default {QCLIFTrainConfig.neuron})")
+    t.add_argument("--bits", type=int, default=None, help=f"qclif: width (default {QCLIFTrainConfig.bits})")
+    t.add_argument("--bits-table", default=None, metavar="B1,B2,..",
+                   help="qclif: train the float CLIF and qCLIF at each width; accuracy-vs-width table")
     t.add_argument("--fresh", action="store_true", help="ignore last.pt (no resume)")
     for action in t._actions:     # shared options: say both families' defaults
         name = action.dest
         if name in SFQ_TRAIN_OPTIONS and name in TRAIN_OPTIONS and action.default is None:
+            qclif = (f", qclif {getattr(QCLIFTrainConfig, name)}" if name in QCLIF_TRAIN_OPTIONS else "")
             action.help = ((action.help or "").replace(" (default %(default)s)", "")
-                           + f" [default memcap {getattr(TrainConfig, name)}, sfq {getattr(SFQTrainConfig, name)}]")
+                           + f" [default memcap {getattr(TrainConfig, name)}, sfq "
+                             f"{getattr(SFQTrainConfig, name)}{qclif}]")
     t.add_argument("--out", default=None)
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -210,10 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="re-simulate a trained network's neurons in ngspice")
     v.add_argument("checkpoint")
     v.add_argument("--samples", type=int, default=None,
-                   help="test samples (default 100 memcap, 4 sfq)")
+                   help="test samples (default 100 memcap, 4 sfq, 2 qclif)")
     v.add_argument("--hidden-neurons", type=int, default=0,
                    help="memcap: also simulate this many random hidden neurons per sample; "
-                        "sfq: hidden neurons per sample (default 3)")
+                        "sfq: hidden neurons per sample (default 3); qclif: neurons per sample "
+                        "(default 2)")
     v.add_argument("--device-model", default="read", choices=["read", "biolek"])
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--json", action="store_true")

@@ -69,3 +69,37 @@ def test_sky130_memcap_neuron_fires_and_mismatch_varies(tmp_path):
                    cache=PointCache(tmp_path / "mc"), progress=False)
     v = [r.result["v_mem_end_V"] for r in mc.results]
     assert len(set(v)) == 3 and max(v) - min(v) < 0.1
+
+
+RIPPLE = """* 4-bit ripple carry: carry in toggles, every stage propagates
+{lib}
+.include "{cell}"
+VDD vdd 0 1.8
+VC c0 0 PULSE(0 1.8 1n 50p 50p 3n 6n)
+{stages}
+C1 c4 0 5f
+.tran 2p 12n
+.end
+"""
+
+
+@pytest.mark.sky130
+def test_sky130_without_body_resistance_is_close_to_the_pdk_model():
+    """rbodymod=0 (the fast option for large digital netlists) against the PDK's rbodymod=1:
+    carry-chain delay within 10 % and supply energy within 5 %."""
+    from neurospice.circuits.technology import sky130 as tech_of
+    stages = "\n".join(f"X{k} vdd 0 c{k} 0 0 vdd vdd c{k + 1} s{k} sky130_fd_sc_hd__fa_1"
+                       for k in range(4))   # A=1, B=0: each stage passes the carry on
+    out = {}
+    for body in (True, False):
+        t = tech_of("tt", body_resistance=body)
+        p = run_netlist(RIPPLE.format(lib=t.header(), cell=t.cell_file("fa_1"), stages=stages),
+                        spiceinit=t.spiceinit).plot
+        time, c4 = p["time"], p["v(c4)"]
+        rise = time[np.argmax((time > 1e-9) & (c4 > 0.9))]
+        energy = np.trapezoid(-p["i(vdd)"] * 1.8, time)
+        out[body] = (rise - 1.025e-9, energy)
+    (d1, e1), (d0, e0) = out[True], out[False]
+    assert tech_of("tt", body_resistance=False).label == "sky130/tt/rb0"
+    assert 0 < d1 and abs(d0 / d1 - 1) < 0.10, (d1, d0)
+    assert abs(e0 / e1 - 1) < 0.05, (e1, e0)

@@ -45,3 +45,20 @@ class SFQTrainConfig:
     seed: int = 1
     device: str = "cpu"
     limit: int | None = None
+
+
+@dataclass
+class QCLIFTrainConfig:
+    """``neurospice train qclif`` (defaults: the one place they are written)."""
+    dataset: str = "digits"          #: digits | mnist[:PATH] | idx:DIR (row by row) | dvs:DIR
+    task: str = "classify"           #: classify | context (CLIF's context task, binary answer)
+    neuron: str = "qclif"            #: qclif (integer, quantization-aware) | clif (float32)
+    bits: int = 8
+    hidden: int = 128
+    epochs: int = 12
+    batch: int = 64
+    lr: float = 5e-3
+    pixel_threshold: float = 0.5     #: a pixel above it is an input spike in its row's step
+    seed: int = 1
+    device: str = "cpu"
+    limit: int | None = None

@@ -1,0 +1,159 @@
+"""Recurrent SNN of qCLIF neurons (quantization-aware) and its float32 CLIF twin.
+
+Tensor layout ``[T, N, features]``. The integer neuron is :func:`neurospice.circuits.qclif.step`
+(the golden model); :class:`QCLIFCell` computes the same integers with float32 tensor ops
+(exact: every value is an integer far below 2^24) and adds gradients where the integer update
+has none (straight-through / surrogate):
+
+* weights: ``w_int = clamp(round(w·θ), w_min, w_max)``, straight-through round (parameters are
+  in units of the threshold θ, so one learning rate fits every width);
+* synaptic sums: ``S = clamp(Σ spike·w_int + b_int, bus range)`` (the saturating synapse array);
+* modulation ``S >> k`` (gated by ``Va > 0``): forward exact, backward the product it stands for,
+  ``S·ReLU(Va)/2^(B−1)``; leak ``V >> k_s``: forward exact, backward ``V/2^k_s``;
+* spike ``z = H(acc − θ)``: triangle surrogate ``γ·max(0, 1 − |acc − θ|/θ)``, γ = 0.3.
+
+So the forward pass *is* the integer neuron: a trained network runs bit-exactly on the circuit.
+:class:`CLIFCell` is the float32 CLIF (:func:`neurospice.circuits.qclif.clif_step`, same
+pipelined structure, constants from :func:`~neurospice.circuits.qclif.float_equivalents`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neurospice.circuits.qclif import QCLIFConfig, clif_step, float_equivalents
+
+#: Surrogate gradient height (the issue's CLIF setting).
+SURROGATE_GAMMA = 0.3
+
+
+class TriangleSpike(torch.autograd.Function):
+    """H(u) forward; ``γ·max(0, 1 − |u|/θ)`` backward (u = V − θ)."""
+
+    @staticmethod
+    def forward(ctx, u, theta):
+        ctx.save_for_backward(u)
+        ctx.theta = theta
+        return (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * SURROGATE_GAMMA * (1 - u.abs() / ctx.theta).clamp(min=0) / ctx.theta, None
+
+
+def _exact(smooth: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
+    """Value of ``exact``, gradient of ``smooth``."""
+    return smooth + (exact - smooth).detach()
+
+
+class QCLIFCell(nn.Module):
+    """The integer qCLIF update with surrogate gradients (no parameters; state passed in)."""
+
+    def __init__(self, cfg: QCLIFConfig):
+        super().__init__()
+        self.cfg = cfg
+
+    def forward(self, va, v, z, s_a, s_s):
+        cfg = self.cfg
+        va_next = (va + s_a - cfg.apical_decay).clamp(0, cfg.va_max)
+        # modulation shift k from the leading one of Va (same thresholds as the golden model)
+        k = torch.full_like(va, 3.0)
+        for level in (2, 1, 0):
+            k = torch.where(va >= 2 ** (cfg.bits - 1 - level), torch.full_like(va, float(level)), k)
+        m_exact = torch.where(va > 0, torch.floor(s_s / 2 ** k), torch.zeros_like(s_s))
+        m = _exact(s_s * va.clamp(min=0) / 2 ** (cfg.bits - 1), m_exact)
+        leak = _exact(v / 2 ** cfg.soma_leak_shift, torch.floor(v / 2 ** cfg.soma_leak_shift))
+        acc = v - leak + m - z * cfg.threshold
+        lo, hi = cfg.v_range
+        v_next = _exact(acc, acc.clamp(lo, hi))
+        z_next = TriangleSpike.apply(acc - cfg.threshold, float(cfg.threshold))
+        return va_next, v_next, z_next
+
+
+class CLIFCell(nn.Module):
+    """Float32 CLIF with the constants matching ``cfg`` (same units: θ = 2^(B−2))."""
+
+    def __init__(self, cfg: QCLIFConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.k = float_equivalents(cfg)
+
+    def forward(self, va, v, z, s_a, s_s):
+        k = self.k
+        va_n, v_n, _ = clif_step(va, v, z, s_a * k["apical_gain"], s_s * k["soma_gain"],
+                                 k["alpha"], k["beta"], k["theta"])
+        z_n = TriangleSpike.apply(v_n - k["theta"], k["theta"])
+        return va_n, v_n, z_n
+
+
+def quantize_weight(w: torch.Tensor, cfg: QCLIFConfig) -> torch.Tensor:
+    """Parameters in units of θ → integer weights (straight-through round and clamp)."""
+    lo, hi = cfg.weight_range
+    scaled = w * cfg.threshold
+    return _exact(scaled, torch.round(scaled).clamp(lo, hi))
+
+
+class QCLIFRSNN(nn.Module):
+    """One recurrent layer of qCLIF (``neuron='qclif'``) or CLIF (``'clif'``) neurons + readout.
+
+    Per step: ``S_s = x·W_s + z·W_s^rec + b_s``, ``S_a = c·W_a + z·W_a^rec + b_a`` (no
+    self-connections), then the neuron update; readout: spike counts · W_out (float, off-neuron).
+    ``c`` (context) is optional: without it the apical input comes from recurrence and bias.
+    """
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, n_context: int = 0,
+                 cfg: QCLIFConfig = QCLIFConfig(), neuron: str = "qclif", seed: int = 1):
+        super().__init__()
+        if neuron not in ("qclif", "clif"):
+            raise ValueError(f"neuron must be 'qclif' or 'clif', got {neuron!r}")
+        self.cfg, self.neuron = cfg, neuron
+        self.sizes = (n_in, n_hidden, n_out, n_context)
+        g = torch.Generator().manual_seed(seed)
+        rnd = lambda *shape, std: nn.Parameter(torch.randn(*shape, generator=g) * std)  # noqa: E731
+        # weights in units of θ; stds chosen so a step's synaptic sum is ~θ/2 at the start
+        self.w_s = rnd(n_in, n_hidden, std=1.0 / max(n_in, 1) ** 0.5)
+        self.w_s_rec = rnd(n_hidden, n_hidden, std=0.5 / n_hidden ** 0.5)
+        self.b_s = nn.Parameter(torch.zeros(n_hidden))
+        self.w_a = rnd(max(n_context, 1), n_hidden, std=1.0 / max(n_context, 1) ** 0.5)
+        self.w_a_rec = rnd(n_hidden, n_hidden, std=0.5 / n_hidden ** 0.5)
+        # apical bias: the apical compartment starts depolarized, so the soma is not gated off
+        self.b_a = nn.Parameter(torch.full((n_hidden,), 0.5))
+        self.w_out = nn.Parameter(torch.randn(n_hidden, n_out, generator=g) / n_hidden ** 0.5)
+        self.b_out = nn.Parameter(torch.zeros(n_out))
+        self.register_buffer("no_self", 1 - torch.eye(n_hidden))
+        self.cell = QCLIFCell(cfg) if neuron == "qclif" else CLIFCell(cfg)
+
+    def integer_weights(self) -> dict[str, torch.Tensor]:
+        """The weights and biases as the circuit holds them (integers for qCLIF)."""
+        q = (lambda w: quantize_weight(w, self.cfg)) if self.neuron == "qclif" else \
+            (lambda w: w * self.cfg.threshold)
+        return {"w_s": q(self.w_s), "w_s_rec": q(self.w_s_rec) * self.no_self, "b_s": q(self.b_s),
+                "w_a": q(self.w_a), "w_a_rec": q(self.w_a_rec) * self.no_self, "b_a": q(self.b_a)}
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, record: bool = False) -> dict:
+        """``x [T, N, n_in]`` spikes (0/1), ``context [T, N, n_context]`` → logits ``[N, n_out]``;
+        ``record``: also the per-step synaptic sums and states ``[T, N, H]`` (for verify)."""
+        T, N, _ = x.shape
+        H = self.sizes[1]
+        w = self.integer_weights()
+        lo, hi = self.cfg.bus_range
+        clip_bus = (lambda s: _exact(s, s.clamp(lo, hi))) if self.neuron == "qclif" else (lambda s: s)
+        va = v = z = torch.zeros(N, H, device=x.device)
+        counts = torch.zeros(N, H, device=x.device)
+        rec = {k: [] for k in ("s_a", "s_s", "va", "v", "z")}
+        for t in range(T):
+            s_s = clip_bus(x[t] @ w["w_s"] + z @ w["w_s_rec"] + w["b_s"])
+            a_in = z @ w["w_a_rec"] + w["b_a"]
+            if context is not None:
+                a_in = a_in + context[t] @ w["w_a"]
+            s_a = clip_bus(a_in)
+            va, v, z = self.cell(va, v, z, s_a, s_s)
+            counts = counts + z
+            if record:
+                for key, val in (("s_a", s_a), ("s_s", s_s), ("va", va), ("v", v), ("z", z)):
+                    rec[key].append(val.detach())
+        out = {"logits": (counts / T) @ self.w_out + self.b_out, "spikes": counts}
+        if record:
+            out["record"] = {k: torch.stack(val) for k, val in rec.items()}
+        return out

@@ -1,0 +1,237 @@
+"""``neurospice train qclif``: a recurrent SNN of qCLIF neurons, quantization-aware (or its
+float32 CLIF twin), on row-by-row sequential digits/MNIST or CLIF's context task.
+
+Sequential view: an image of ``H`` rows is ``H`` time steps; step ``t`` presents row ``t`` as
+input spikes (pixel > ``pixel_threshold``). Context task (Ferrand et al.): each sample gets a
+target class, shown as a one-hot context on the apical pathway at every step; the answer is
+whether the image belongs to that class (half the samples do). The test split is the dataset's.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from neurospice.circuits.qclif import QCLIFConfig
+
+from .config import QCLIFTrainConfig
+from .datasets import load_dataset
+from .qclif_net import QCLIFRSNN
+from .train import CheckpointError, plot_history, read_torch_file
+
+QCLIF_CHECKPOINT_FORMAT = "neurospice.qclif-checkpoint"
+VAL_FRACTION = 0.1      #: of the training part, for model selection curves (never the test part)
+TASKS = ("classify", "context")
+
+
+class SequenceData:
+    """Row-by-row spike sequences ``[T, N, W]`` (uint8) with labels, optional context ``[N, C]``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, shape, threshold: float,
+                 context: np.ndarray | None = None):
+        h, w = shape
+        self.x = (x.reshape(len(x), h, w) > threshold).astype(np.uint8).transpose(1, 0, 2)
+        self.y = np.asarray(y, dtype=np.int64)
+        self.context = context
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, idx, device="cpu"):
+        x = torch.as_tensor(self.x[:, idx], dtype=torch.float32, device=device)
+        c = None
+        if self.context is not None:
+            one = torch.as_tensor(self.context[idx], dtype=torch.float32, device=device)
+            c = one.unsqueeze(0).expand(x.shape[0], -1, -1)
+        return x, c, torch.as_tensor(self.y[idx], device=device)
+
+
+def context_task(y: np.ndarray, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Targets (one-hot ``[N, n_classes]``) and binary answers: half the samples get their own
+    class as target, the others a random other class."""
+    rng = np.random.default_rng(seed)
+    match = rng.random(len(y)) < 0.5
+    other = (y + rng.integers(1, n_classes, len(y))) % n_classes
+    target = np.where(match, y, other)
+    return np.eye(n_classes, dtype=np.float32)[target], match.astype(np.int64)
+
+
+def make_data(cfg: QCLIFTrainConfig):
+    """(train, validation, test) :class:`SequenceData`, the dataset and the output count."""
+    if cfg.task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {cfg.task!r}")
+    ds = load_dataset(cfg.dataset, seed=cfg.seed)
+    x_tr, y_tr = ds.x_train, ds.y_train
+    if cfg.limit:
+        x_tr, y_tr = x_tr[:cfg.limit], y_tr[:cfg.limit]
+    n_val = max(1, int(len(x_tr) * VAL_FRACTION))
+    parts = {"val": (x_tr[:n_val], y_tr[:n_val]), "train": (x_tr[n_val:], y_tr[n_val:]),
+             "test": (ds.x_test, ds.y_test)}
+    out = {}
+    for k, (name, (x, y)) in enumerate(parts.items()):
+        ctx = None
+        if cfg.task == "context":
+            ctx, y = context_task(y, ds.n_classes, cfg.seed + 17 * k)
+        out[name] = SequenceData(x, y, ds.shape, cfg.pixel_threshold, ctx)
+    n_out = 2 if cfg.task == "context" else ds.n_classes
+    return out["train"], out["val"], out["test"], ds, n_out
+
+
+def build_model(cfg: QCLIFTrainConfig, n_in: int, n_out: int, n_context: int) -> QCLIFRSNN:
+    return QCLIFRSNN(n_in, cfg.hidden, n_out, n_context, QCLIFConfig.for_bits(cfg.bits),
+                     neuron=cfg.neuron, seed=cfg.seed)
+
+
+def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: int = 256) -> dict:
+    model.eval()
+    correct, spikes = 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(data), batch):
+            idx = np.arange(i, min(i + batch, len(data)))
+            x, c, y = data.batch(idx, device)
+            out = model(x, c)
+            correct += int((out["logits"].argmax(1) == y).sum())
+            spikes += float(out["spikes"].sum())
+    model.train()
+    return {"accuracy": correct / len(data), "spikes_per_inference": spikes / len(data)}
+
+
+def load_qclif_checkpoint(path) -> dict:
+    ck = read_torch_file(path)
+    if not isinstance(ck, dict) or ck.get("format") != QCLIF_CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a qCLIF checkpoint")
+    return ck
+
+
+def model_from_qclif_checkpoint(ck: dict) -> tuple[QCLIFRSNN, QCLIFTrainConfig]:
+    cfg = QCLIFTrainConfig(**ck["config"])
+    n_in, _, n_out, n_ctx = ck["sizes"]
+    model = build_model(cfg, n_in, n_out, n_ctx)
+    model.load_state_dict(ck["state"])
+    return model, cfg
+
+
+def energy_per_inference(artefact_path, steps: int, hidden: int) -> dict | None:
+    """Every neuron is clocked once per step: E = steps · hidden · (active energy per cycle)
+    from the qCLIF characterization artefact (``runs/qclif/qclif.json``), when there is one."""
+    from neurospice.characterize.artefact import load_artefact
+    path = Path(artefact_path)
+    if not path.exists():
+        return None
+    art = load_artefact(path)
+    e = art["nominal"]["energy_per_cycle_active_pJ"]
+    return {"energy_per_inference_pJ": steps * hidden * e, "energy_per_cycle_pJ": e,
+            "artefact": str(path), "assumption": "one clock cycle per neuron and time step at the "
+            "artefact's random-input activity; synapse weight memory and readout not counted"}
+
+
+def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = True,
+                resume: bool = True, artefact="runs/qclif/qclif.json") -> dict:
+    t0 = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, val, test, ds, n_out = make_data(cfg)
+    n_ctx = ds.n_classes if cfg.task == "context" else 0
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, train.x.shape[2], n_out, n_ctx).to(cfg.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    history, start, best = [], 0, (-1.0, None)
+    last, best_path = out / "last.pt", out / "best.pt"
+    if resume and last.exists():
+        ck = load_qclif_checkpoint(last)
+        if ck["config"] == asdict(cfg):
+            model.load_state_dict(ck["state"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            history, start = ck["history"], ck["epoch"]
+            best = (max(h["val_accuracy"] for h in history), None) if history else best
+    g = torch.Generator().manual_seed(cfg.seed)
+    for _ in range(start):
+        torch.randperm(len(train), generator=g)
+    bar = tqdm(range(start, cfg.epochs), disable=not progress, desc=f"train {cfg.neuron}{cfg.bits}")
+    for epoch in bar:
+        losses = []
+        for idx in torch.randperm(len(train), generator=g).split(cfg.batch):
+            x, c, y = train.batch(idx.numpy(), cfg.device)
+            loss = torch.nn.functional.cross_entropy(model(x, c)["logits"], y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        sched.step()
+        v = evaluate_qclif(model, val, cfg.device)["accuracy"]
+        tr = evaluate_qclif(model, _head(train, 1000), cfg.device)["accuracy"]
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "train_accuracy": tr,
+                        "val_accuracy": v})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{v:.3f}")
+        ck = {"format": QCLIF_CHECKPOINT_FORMAT, "config": asdict(cfg), "sizes": model.sizes,
+              "state": model.state_dict(), "optimizer": opt.state_dict(),
+              "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history}
+        _atomic_save(ck, last)
+        if v > best[0]:                       # model selection on validation only
+            best = (v, epoch)
+            _atomic_save(ck, best_path)
+    chosen = best_path if best_path.exists() else last
+    model, _ = model_from_qclif_checkpoint(load_qclif_checkpoint(chosen))
+    model.to(cfg.device)
+    ev = evaluate_qclif(model, test, cfg.device)
+    plot = plot_history(history, out / "history.png",
+                        f"{cfg.neuron} {cfg.bits}-bit on {cfg.dataset} ({cfg.task})") if history else None
+    metrics = {"accuracy_test": ev["accuracy"], "spikes_per_inference": ev["spikes_per_inference"],
+               "checkpoint": str(chosen), "plot": str(plot) if plot else None,
+               "steps": int(train.x.shape[0]), "inputs": int(train.x.shape[2]),
+               "samples": {"train": len(train), "validation": len(val), "test": len(test)},
+               "energy": energy_per_inference(artefact, int(train.x.shape[0]), cfg.hidden),
+               "wall_s": round(time.time() - t0, 1), "config": asdict(cfg)}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def _head(data: SequenceData, n: int) -> SequenceData:
+    sub = SequenceData.__new__(SequenceData)
+    sub.x, sub.y = data.x[:, :n], data.y[:n]
+    sub.context = None if data.context is None else data.context[:n]
+    return sub
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def bits_table(cfg: QCLIFTrainConfig, widths=(4, 6, 8), out="runs/train/qclif-bits",
+               progress: bool = True, resume: bool = True) -> dict:
+    """Train the float32 CLIF twin and the qCLIF network at each width on the same data and
+    split; accuracy-vs-width table (Markdown + JSON) under ``out``."""
+    from dataclasses import replace
+    out = Path(out)
+    runs = [("clif", max(widths))] + [("qclif", b) for b in widths]
+    rows = []
+    for neuron, bits in runs:
+        c = replace(cfg, neuron=neuron, bits=bits)
+        name = "clif-float32" if neuron == "clif" else f"qclif-{bits}bit"
+        m = train_qclif(c, out=out / name, progress=progress, resume=resume)
+        rows.append({"model": name, "neuron": neuron, "bits": None if neuron == "clif" else bits,
+                     "accuracy_test": m["accuracy_test"], "spikes_per_inference": m["spikes_per_inference"],
+                     "checkpoint": m["checkpoint"], "wall_s": m["wall_s"]})
+    ref = rows[0]["accuracy_test"]
+    lines = [f"Accuracy vs width, {cfg.dataset} ({cfg.task}), {cfg.hidden} recurrent neurons, "
+             f"{cfg.epochs} epochs, same split and seed", "",
+             "| model | bits | test accuracy | vs float32 (points) | spikes / inference |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        r["delta_points"] = 100 * (r["accuracy_test"] - ref)
+        lines.append(f"| {r['model']} | {r['bits'] or 'float32'} | {r['accuracy_test']:.4f} | "
+                     f"{r['delta_points']:+.1f} | {r['spikes_per_inference']:.0f} |")
+    (out / "bits_table.md").write_text("\n".join(lines) + "\n")
+    summary = {"rows": rows, "table": str(out / "bits_table.md"), "float_accuracy": ref,
+               "config": asdict(cfg)}
+    (out / "bits_table.json").write_text(json.dumps(summary, indent=1))
+    return summary
