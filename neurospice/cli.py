@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an SNN of characterized circuit neurons")
     t.add_argument("family", choices=["memcap", "sfq", "qclif"])
     d = TrainConfig  # memcap-only defaults below are TrainConfig's; shared ones: see _both
-    t.add_argument("--dataset", default=None, help="digits | mnist[:PATH] | idx:DIR (default %(default)s)")
+    t.add_argument("--dataset", default=None,
+                   help="digits | mnist[:PATH] | idx:DIR; qclif also dvs:DIR (DVS Gesture, local copy)")
     t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
     t.add_argument("--curve", default=d.curve,
                    help="memcap-diff artefact (default %(default)s, made on first use if missing)")

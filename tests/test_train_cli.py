@@ -52,3 +52,18 @@ def test_verify_corrupt_checkpoint(tmp_path, capsys):
     ck.write_bytes(b"\x00garbage")
     assert main(["verify", str(ck), "--json"]) == 2
     assert _last_json(capsys)["error"] == "CheckpointError"
+
+
+def test_train_qclif_resumes_and_reports(tmp_path, capsys):
+    args = ["train", "qclif", "--dataset", "digits", "--hidden", "16", "--limit", "300",
+            "--out", str(tmp_path), "--json"]
+    assert main(args + ["--epochs", "1"]) == 0
+    first = _last_json(capsys)
+    for key in ("accuracy_test", "checkpoint", "spikes_per_inference", "energy", "samples", "wall_s"):
+        assert key in first
+    assert main(args + ["--epochs", "2"]) == 0           # resumes from last.pt: one more epoch
+    _last_json(capsys)
+    hist = json.loads((tmp_path / "metrics.json").read_text())
+    assert hist["config"]["epochs"] == 2 and (tmp_path / "history.png").exists()
+    import torch
+    assert [h["epoch"] for h in torch.load(tmp_path / "last.pt", weights_only=False)["history"]] == [0, 1]

@@ -80,6 +80,21 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(te))
 
 
+def validation_split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):
+    """``(x_train, y_train, x_val, y_val)``: a stratified validation part of the training part
+    (loaders may return samples sorted by class, so never take the first rows)."""
+    tr, va = stratified_split(y, fraction, seed)
+    return x[tr], y[tr], x[va], y[va]
+
+
+def subset(n: int, size: int, seed: int) -> np.ndarray:
+    """``size`` sorted indices out of ``n``, drawn with ``seed`` (a class-balanced sample of a
+    class-sorted array, unlike its first rows)."""
+    if size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
+
+
 def _split(name, x, y, shape, source, test_fraction, seed) -> Dataset:
     tr, te = stratified_split(y, test_fraction, seed)
     return Dataset(name, x[tr], y[tr], x[te], y[te], shape, source)
@@ -280,7 +295,8 @@ def load_dataset(spec: str = "digits", test_fraction: float = 0.2, seed: int = 1
     else:
         raise DatasetError(f"unknown dataset {spec!r}; use digits, mnist[:PATH] or idx:DIR")
     if limit:
-        ds.x_train, ds.y_train = ds.x_train[:limit], ds.y_train[:limit]
+        keep = subset(len(ds.y_train), limit, seed)
+        ds.x_train, ds.y_train = ds.x_train[keep], ds.y_train[keep]
     return ds
 
 
@@ -318,3 +334,74 @@ def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate
         steps = torch.arange(n_steps, device=x.device).view(-1, *([1] * x.dim()))
         return ((steps == t_fire) & (x > 0)).float()
     raise ValueError(f"unknown encoding {scheme!r}; use rate, regular or latency")
+
+
+# ---------------------------------------------------------------- DVS Gesture (tonic)
+
+#: DVS Gesture's sensor: 128 × 128 pixels, 2 polarities (tonic's ``DVSGesture.sensor_size``).
+DVS_SENSOR = (128, 128, 2)
+
+
+@dataclass
+class EventSequences:
+    """Event-camera samples as binary frame sequences ``[T, N, features]`` (uint8) + labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def load_dvs_gesture(root: str | Path, steps: int = 20, pooling: int = 8,
+                     limit: int | None = None) -> EventSequences:
+    """DVS Gesture from a local copy in tonic's layout (``ROOT/DVSGesture/ibmGestureTrain`` and
+    ``ibmGestureTest``: one ``<label>.npy`` of ``x, y, p, t[ms]`` events per sample), read with
+    ``tonic.datasets.DVSGesture`` — never downloaded here. Each sample becomes ``steps`` equal
+    time bins of ``pooling × pooling``-pooled frames (16 × 16 × 2 = 512 inputs for the default
+    8): an input spikes in a step when its pixels saw any event. Train/test: the dataset's own."""
+    try:
+        import tonic
+    except ImportError as exc:
+        raise DatasetError("DVS Gesture is read with tonic: pip install --no-deps tonic==1.7.0 "
+                           "importRosbag expelliarmus h5py (scripts/setup.sh does)") from exc
+    root = Path(root)
+    folder = root / "DVSGesture"
+    for split in ("ibmGestureTrain", "ibmGestureTest"):
+        if not (folder / split).is_dir():
+            raise DatasetError(f"{folder / split} not found: DVS Gesture needs a local copy in "
+                               "tonic's layout (ROOT/DVSGesture/ibmGestureTrain, ibmGestureTest)")
+    w, h, pol = DVS_SENSOR
+    out = {}
+    for train in (True, False):
+        try:
+            ds = tonic.datasets.DVSGesture(save_to=str(root), train=train)
+        except Exception as exc:   # tonic tries to download when its check fails
+            raise DatasetError(f"tonic could not open DVS Gesture under {root} "
+                               f"({type(exc).__name__}: {exc}); it wants the archive file next to "
+                               "the unpacked folder and at least 100 samples") from None
+        n = len(ds) if not limit else min(limit, len(ds))
+        xs = np.zeros((steps, n, (w // pooling) * (h // pooling) * pol), dtype=np.uint8)
+        ys = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            try:
+                events, label = ds[i]
+            except Exception as exc:
+                raise DatasetError(f"DVS Gesture sample {i} ({'train' if train else 'test'}) is "
+                                   f"unreadable: {type(exc).__name__}: {exc}") from None
+            ys[i] = label
+            if len(events) == 0:
+                continue
+            t = events["t"].astype(np.int64)
+            span = max(int(t.max() - t.min()), 1)
+            b = np.minimum((t - t.min()) * steps // span, steps - 1)
+            cell = ((events["y"] // pooling) * (w // pooling) + events["x"] // pooling) * pol + events["p"]
+            xs[b, i, cell] = 1
+        out[train] = (xs, ys)
+    return EventSequences("dvs", out[True][0], out[True][1], out[False][0], out[False][1],
+                          f"tonic {tonic.__version__} DVSGesture at {root}")

@@ -2,7 +2,8 @@
 float32 CLIF twin), on row-by-row sequential digits/MNIST or CLIF's context task.
 
 Sequential view: an image of ``H`` rows is ``H`` time steps; step ``t`` presents row ``t`` as
-input spikes (pixel > ``pixel_threshold``). Context task (Ferrand et al.): each sample gets a
+input spikes (pixel > ``pixel_threshold``). ``dvs:DIR``: DVS Gesture from a local copy, read with
+tonic (:func:`~neurospice.training.datasets.load_dvs_gesture`), 20 time bins of 512 inputs. Context task (Ferrand et al.): each sample gets a
 target class, shown as a one-hot context on the apical pathway at every step; the answer is
 whether the image belongs to that class (half the samples do). The test split is the dataset's.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,9 +22,9 @@ from tqdm.auto import tqdm
 from neurospice.circuits.qclif import QCLIFConfig
 
 from .config import QCLIFTrainConfig
-from .datasets import load_dataset
+from .datasets import load_dataset, load_dvs_gesture, stratified_split, subset, validation_split
 from .qclif_net import QCLIFRSNN
-from .train import CheckpointError, plot_history, read_torch_file
+from .train import plot_history, read_family_checkpoint
 
 QCLIF_CHECKPOINT_FORMAT = "neurospice.qclif-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for model selection curves (never the test part)
@@ -34,8 +36,13 @@ class SequenceData:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, shape, threshold: float,
                  context: np.ndarray | None = None):
-        h, w = shape
-        self.x = (x.reshape(len(x), h, w) > threshold).astype(np.uint8).transpose(1, 0, 2)
+        """``x``: images ``[N, H·W]`` (row t → step t), or with ``shape=None`` ready spike
+        sequences ``[T, N, features]``."""
+        if shape is None:
+            self.x = np.asarray(x, dtype=np.uint8)
+        else:
+            h, w = shape
+            self.x = (x.reshape(len(x), h, w) > threshold).astype(np.uint8).transpose(1, 0, 2)
         self.y = np.asarray(y, dtype=np.int64)
         self.context = context
 
@@ -65,19 +72,24 @@ def make_data(cfg: QCLIFTrainConfig):
     """(train, validation, test) :class:`SequenceData`, the dataset and the output count."""
     if cfg.task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {cfg.task!r}")
-    ds = load_dataset(cfg.dataset, seed=cfg.seed)
-    x_tr, y_tr = ds.x_train, ds.y_train
-    if cfg.limit:
-        x_tr, y_tr = x_tr[:cfg.limit], y_tr[:cfg.limit]
-    n_val = max(1, int(len(x_tr) * VAL_FRACTION))
-    parts = {"val": (x_tr[:n_val], y_tr[:n_val]), "train": (x_tr[n_val:], y_tr[n_val:]),
-             "test": (ds.x_test, ds.y_test)}
+    name, _, arg = cfg.dataset.partition(":")
+    if name == "dvs":               # event sequences [T, N, F]: split along the sample axis
+        ds = load_dvs_gesture(arg, limit=cfg.limit)
+        tr, va = stratified_split(ds.y_train, VAL_FRACTION, cfg.seed + 1)
+        parts = {"val": (ds.x_train[:, va], ds.y_train[va]), "train": (ds.x_train[:, tr], ds.y_train[tr]),
+                 "test": (ds.x_test, ds.y_test)}
+        shape = None
+    else:
+        ds = load_dataset(cfg.dataset, seed=cfg.seed, limit=cfg.limit)
+        x_tr, y_tr, x_val, y_val = validation_split(ds.x_train, ds.y_train, VAL_FRACTION, cfg.seed + 1)
+        parts = {"val": (x_val, y_val), "train": (x_tr, y_tr), "test": (ds.x_test, ds.y_test)}
+        shape = ds.shape
     out = {}
-    for k, (name, (x, y)) in enumerate(parts.items()):
+    for k, (part, (x, y)) in enumerate(parts.items()):
         ctx = None
         if cfg.task == "context":
             ctx, y = context_task(y, ds.n_classes, cfg.seed + 17 * k)
-        out[name] = SequenceData(x, y, ds.shape, cfg.pixel_threshold, ctx)
+        out[part] = SequenceData(x, y, shape, cfg.pixel_threshold, ctx)
     n_out = 2 if cfg.task == "context" else ds.n_classes
     return out["train"], out["val"], out["test"], ds, n_out
 
@@ -102,10 +114,7 @@ def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: in
 
 
 def load_qclif_checkpoint(path) -> dict:
-    ck = read_torch_file(path)
-    if not isinstance(ck, dict) or ck.get("format") != QCLIF_CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a qCLIF checkpoint")
-    return ck
+    return read_family_checkpoint(path, QCLIF_CHECKPOINT_FORMAT, "a qCLIF")
 
 
 def model_from_qclif_checkpoint(ck: dict) -> tuple[QCLIFRSNN, QCLIFTrainConfig]:
@@ -145,15 +154,21 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     last, best_path = out / "last.pt", out / "best.pt"
     if resume and last.exists():
         ck = load_qclif_checkpoint(last)
-        if ck["config"] == asdict(cfg):
+        same = lambda c: {k: v for k, v in c.items() if k != "epochs"}  # noqa: E731
+        if same(ck["config"]) == same(asdict(cfg)):      # more epochs may be asked for
             model.load_state_dict(ck["state"])
             opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            history, start = ck["history"], ck["epoch"]
+            history, start = ck["history"], min(ck["epoch"], cfg.epochs)
+            history = history[:start]
+            with warnings.catch_warnings():               # replaying the schedule: no optimizer
+                warnings.simplefilter("ignore", UserWarning)   # step happens here on purpose
+                for _ in range(start):                    # the schedule for the new length
+                    sched.step()
             best = (max(h["val_accuracy"] for h in history), None) if history else best
     g = torch.Generator().manual_seed(cfg.seed)
     for _ in range(start):
         torch.randperm(len(train), generator=g)
+    probe = _sample(train, 1000, cfg.seed)              # training accuracy on a fixed sample
     bar = tqdm(range(start, cfg.epochs), disable=not progress, desc=f"train {cfg.neuron}{cfg.bits}")
     for epoch in bar:
         losses = []
@@ -166,13 +181,13 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
             losses.append(float(loss.detach()))
         sched.step()
         v = evaluate_qclif(model, val, cfg.device)["accuracy"]
-        tr = evaluate_qclif(model, _head(train, 1000), cfg.device)["accuracy"]
+        tr = evaluate_qclif(model, probe, cfg.device)["accuracy"]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "train_accuracy": tr,
                         "val_accuracy": v})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{v:.3f}")
         ck = {"format": QCLIF_CHECKPOINT_FORMAT, "config": asdict(cfg), "sizes": model.sizes,
               "state": model.state_dict(), "optimizer": opt.state_dict(),
-              "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history}
+              "epoch": epoch + 1, "history": history}
         _atomic_save(ck, last)
         if v > best[0]:                       # model selection on validation only
             best = (v, epoch)
@@ -193,10 +208,11 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     return metrics
 
 
-def _head(data: SequenceData, n: int) -> SequenceData:
+def _sample(data: SequenceData, n: int, seed: int) -> SequenceData:
+    keep = subset(len(data), n, seed)
     sub = SequenceData.__new__(SequenceData)
-    sub.x, sub.y = data.x[:, :n], data.y[:n]
-    sub.context = None if data.context is None else data.context[:n]
+    sub.x, sub.y = data.x[:, keep], data.y[keep]
+    sub.context = None if data.context is None else data.context[keep]
     return sub
 
 

@@ -12,9 +12,9 @@ from tqdm.auto import tqdm
 
 from ..characterize.artefact import load_artefact
 from .config import SFQTrainConfig
-from .datasets import encode, load_dataset
+from .datasets import encode, load_dataset, subset, validation_split
 from .sfq_net import SFQNet, sfq_spec
-from .train import CheckpointError, plot_history, read_torch_file, sha256_file
+from .train import plot_history, read_family_checkpoint, sha256_file
 
 SFQ_CHECKPOINT_FORMAT = "neurospice.sfq-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for the curves (the test part is never looked at)
@@ -39,10 +39,7 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
 
 
 def load_sfq_checkpoint(path) -> dict:
-    ck = read_torch_file(path)
-    if not isinstance(ck, dict) or ck.get("format") != SFQ_CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an SFQ checkpoint")
-    return ck
+    return read_family_checkpoint(path, SFQ_CHECKPOINT_FORMAT, "an SFQ")
 
 
 def model_from_sfq_checkpoint(ck: dict) -> tuple[SFQNet, SFQTrainConfig]:
@@ -58,12 +55,10 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
     out.mkdir(parents=True, exist_ok=True)
     artefact = load_artefact(cfg.artefact)
     spec = sfq_spec(artefact)
-    data = load_dataset(cfg.dataset, seed=cfg.seed)
-    x_tr, y_tr = data.x_train, data.y_train
-    if cfg.limit:
-        x_tr, y_tr = x_tr[:cfg.limit], y_tr[:cfg.limit]
-    n_val = max(1, int(len(x_tr) * VAL_FRACTION))      # validation from the training part only
-    x_val, y_val, x_tr, y_tr = x_tr[:n_val], y_tr[:n_val], x_tr[n_val:], y_tr[n_val:]
+    data = load_dataset(cfg.dataset, seed=cfg.seed, limit=cfg.limit)
+    # validation from the training part only, stratified (the test part is never looked at)
+    x_tr, y_tr, x_val, y_val = validation_split(data.x_train, data.y_train, VAL_FRACTION, cfg.seed + 1)
+    probe = subset(len(y_tr), 1000, cfg.seed)          # training accuracy on a fixed sample
     torch.manual_seed(cfg.seed)
     model = SFQNet(data.n_inputs, cfg.hidden, data.n_classes, spec, cfg.seed).to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -90,7 +85,7 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
             opt.step()
             losses.append(float(loss.detach()))
         val = evaluate_sfq(model, x_val, y_val, cfg)["accuracy"]
-        train_acc = evaluate_sfq(model, x_tr[:1000], y_tr[:1000], cfg)["accuracy"]
+        train_acc = evaluate_sfq(model, x_tr[probe], y_tr[probe], cfg)["accuracy"]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "train_accuracy": train_acc,
                         "val_accuracy": val})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val:.3f}")

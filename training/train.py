@@ -149,6 +149,14 @@ def read_torch_file(path) -> object:
                               f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
 
+def read_family_checkpoint(path, fmt: str, family: str) -> dict:
+    """A checkpoint dict whose ``format`` is ``fmt``; anything else raises CheckpointError."""
+    ck = read_torch_file(path)
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        raise CheckpointError(f"{path} is not {family} checkpoint")
+    return ck
+
+
 def load_checkpoint(path) -> dict:
     ck = read_torch_file(path)
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
