@@ -99,6 +99,13 @@ def _pwl(values_V: np.ndarray, period_s: float) -> str:
     return "PWL(" + " ".join(pts) + ")"
 
 
+def _deck_head(circuit: QCLIFCircuit, tech: Technology, temp_C: float, vdd_V: float, title: str) -> list[str]:
+    """Title, models, the cells the neuron uses, temperature and supply."""
+    return [f"* {title}", tech.header(),
+            *[f'.include "{tech.cell_file(k)}"' for k in sorted(circuit.gates.kinds() | {"dfrtp_1"})],
+            f".temp {temp_C:g}", f"Vdd vdd 0 {vdd_V:g}"]
+
+
 def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s: float,
             vdd_V: float, temp_C: float = 27.0) -> str:
     """Full transient deck: models, cells, neuron, sources, analysis.
@@ -108,11 +115,8 @@ def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s:
     cfg = circuit.cfg
     inp.check(cfg)
     n = inp.cycles
-    lines = [f"* qCLIF neuron, {cfg.bits}-bit, {tech.label}, VDD={vdd_V} V, period={period_s:g} s",
-             tech.header()]
-    lines += [f'.include "{tech.cell_file(k)}"' for k in sorted(circuit.gates.kinds() | {"dfrtp_1"})]
-    lines.append(f".temp {temp_C:g}")
-    lines.append(f"Vdd vdd 0 {vdd_V:g}")
+    lines = _deck_head(circuit, tech, temp_C, vdd_V,
+                       f"qCLIF neuron, {cfg.bits}-bit, {tech.label}, VDD={vdd_V} V, period={period_s:g} s")
     lines.append(f"Vclk clk_in 0 PULSE(0 {vdd_V:g} {period_s - EDGE_S / 2:.6g} {EDGE_S:g} {EDGE_S:g} "
                  f"{period_s / 2 - EDGE_S:.6g} {period_s:.6g})")
     lines.append(f"Vrst rst_n 0 PWL(0 0 {period_s / 2:.6g} 0 {period_s / 2 + EDGE_S:.6g} {vdd_V:g})")
@@ -223,7 +227,8 @@ def _run_chunk(job: dict) -> dict:
     inp = random_inputs(cfg, job["cycles"], seed=job["seed"])
     if job["idle"]:
         inp = with_idle_prefix(inp, job["idle"])
-    key = _chunk_key(job, tech.fingerprint, ngspice_version(), SIM_OPTIONS, INPUT_LAUNCH_S)
+    deck = netlist(build_circuit(cfg), tech, inp, job["period_s"], job["vdd_V"])   # the circuit as run
+    key = _chunk_key(job, tech.fingerprint, ngspice_version(), deck)
     cache = Path(job["cache_dir"]) / f"{key}.json"
     if cache.exists():
         try:
@@ -243,15 +248,25 @@ def _run_chunk(job: dict) -> dict:
     return out
 
 
-def run_chunks(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
+def run_chunks(jobs: list[dict], workers: int, progress: bool, desc: str,
+               keep_errors: bool = False) -> list[dict]:
+    """Run (or read from cache) every job; ``keep_errors``: a job whose simulation fails
+    (no convergence, timeout) yields ``{"error": message}`` instead of stopping the others."""
     from tqdm.auto import tqdm
+
+    from neurospice.circuits.errors import NeurospiceError
     bar = tqdm(total=len(jobs), disable=not progress, desc=desc)
     results = [None] * len(jobs)
     with ProcessPoolExecutor(max(1, min(workers, len(jobs)))) as pool:
         futures = {pool.submit(_run_chunk, job): k for k, job in enumerate(jobs)}
         from concurrent.futures import as_completed
         for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
+            try:
+                results[futures[fut]] = fut.result()
+            except NeurospiceError as exc:
+                if not keep_errors:
+                    raise
+                results[futures[fut]] = {"error": f"{type(exc).__name__}: {exc}"}
             bar.update()
     bar.close()
     return results
@@ -302,10 +317,8 @@ def leakage_W(cfg: QCLIFConfig, tech: Technology, vdd_V: float = 1.8, temp_C: fl
     puts every register in a defined state; the mean current over the last quarter is taken.
     """
     circuit = build_circuit(cfg)
-    lines = [f"* qCLIF leakage {tech.label}", tech.header()]
-    lines += [f'.include "{tech.cell_file(k)}"' for k in sorted(circuit.gates.kinds() | {"dfrtp_1"})]
-    lines += [f".temp {temp_C:g}", f"Vdd vdd 0 {vdd_V:g}", "Vclk clk_in 0 0",
-              f"Vrst rst_n 0 PWL(0 0 2n 0 2.1n {vdd_V:g})"]
+    lines = _deck_head(circuit, tech, temp_C, vdd_V, f"qCLIF leakage {tech.label}")
+    lines += ["Vclk clk_in 0 0", f"Vrst rst_n 0 PWL(0 0 2n 0 2.1n {vdd_V:g})"]
     lines += [f"V{net} {net} 0 0" for nets in circuit.inputs.values() for net in nets]
     lines += circuit.gates.lines()
     # ngspice's default abstol (1 pA): leakage currents per device are below SIM_OPTIONS' 100 pA
@@ -376,9 +389,14 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
         slow_period = 20e-9          # every corner settles well inside it
         jobs = [random_cycle_jobs(cfg, CHUNK_CYCLES, slow_period, v, c, seed + 2000, cache)[0]
                 for c, v in points]
-        for (c, v), chunk in zip(points, run_chunks(jobs, workers, progress, "qclif corners")):
+        for (c, v), chunk in zip(points, run_chunks(jobs, workers, progress, "qclif corners",
+                                                   keep_errors=True)):
+            if "error" in chunk:
+                corners.append({"corner": c, "vdd_V": v, "fmax_MHz": None, "error": chunk["error"]})
+                continue
             s = _summary([chunk])
-            corners.append({"corner": c, "vdd_V": v, "fmax_MHz": fmax_from_settle(s["settle_max_ns"]),
+            corners.append({"corner": c, "vdd_V": v,            # fmax only where the logic was right
+                            "fmax_MHz": fmax_from_settle(s["settle_max_ns"]) if s["bit_exact"] else None,
                             "bit_exact_at_50MHz": s["bit_exact"], "settle_max_ns": s["settle_max_ns"],
                             "energy_per_cycle_active_pJ": s["energy_per_cycle_active_pJ"]})
         result["fmax_by_corner"] = corners

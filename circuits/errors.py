@@ -10,8 +10,17 @@ class NgspiceNotFound(NeurospiceError):
     """The ngspice executable is missing (install Debian's ``ngspice``)."""
 
 
-class NetlistError(NeurospiceError):
+class _CircuitError(NeurospiceError):
+    """An error about one circuit (and sweep point); picklable, so worker processes can
+    send it back to the parent."""
+
+    def __reduce__(self):
+        return type(self), tuple(self.__dict__[k] for k in self._ARGS)
+
+
+class NetlistError(_CircuitError):
     """ngspice rejected the netlist (syntax, unknown model or subcircuit)."""
+    _ARGS = ("circuit", "detail", "point")
 
     def __init__(self, circuit: str, detail: str, point=None):
         self.circuit, self.detail, self.point = circuit, detail, point
@@ -19,8 +28,9 @@ class NetlistError(NeurospiceError):
         super().__init__(f"netlist error in circuit {circuit!r}{where}: {detail}")
 
 
-class ConvergenceError(NeurospiceError):
+class ConvergenceError(_CircuitError):
     """ngspice did not converge (timestep too small, singular matrix, gmin/source stepping failed)."""
+    _ARGS = ("circuit", "detail", "point")
 
     def __init__(self, circuit: str, detail: str, point=None):
         self.circuit, self.detail, self.point = circuit, detail, point
@@ -28,8 +38,9 @@ class ConvergenceError(NeurospiceError):
         super().__init__(f"no convergence in circuit {circuit!r}{where}: {detail}")
 
 
-class SimulationTimeout(NeurospiceError):
+class SimulationTimeout(_CircuitError):
     """One ngspice run exceeded its wall-clock limit."""
+    _ARGS = ("circuit", "timeout_s", "point")
 
     def __init__(self, circuit: str, timeout_s: float, point=None):
         self.circuit, self.timeout_s, self.point = circuit, timeout_s, point

@@ -87,10 +87,10 @@ def test_inputs_outside_their_range_are_refused():
 @pytest.mark.sky130
 @pytest.mark.slow
 def test_spice_6bit_neuron_is_bit_exact(tmp_path):
-    """A second width through the generator: 6 bits, 30 random cycles."""
+    """A second width through the generator: 6 bits, 12 random cycles."""
     from neurospice.characterize.qclif import simulate
     cfg = QCLIFConfig.for_bits(6)
-    r = simulate(random_inputs(cfg, 30, seed=5), cfg)
+    r = simulate(random_inputs(cfg, 12, seed=5), cfg)
     assert r.bit_exact, r.mismatches
     assert r.registers["z"].sum() > 0
 
