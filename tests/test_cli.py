@@ -50,7 +50,8 @@ def test_characterize_memcap_quick_kill_resume_and_cache(tmp_path):
 
 def test_bad_input_gives_named_error(tmp_path):
     env = dict(os.environ, NEUROSPICE_CACHE=str(tmp_path / "cache"))
-    out = subprocess.run([sys.executable, "-m", "neurospice", "characterize", "qclif", "--json"],
+    out = subprocess.run([sys.executable, "-m", "neurospice", "train", "memcap", "--curve",
+                          str(tmp_path / "no-such-curve.json"), "--json"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 2
     assert json.loads(out.stdout.strip().splitlines()[-1])["error"] == "NeurospiceError"
