@@ -21,7 +21,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +120,8 @@ def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s:
     lines.append(f"Vclk clk_in 0 PULSE(0 {vdd_V:g} {period_s - EDGE_S / 2:.6g} {EDGE_S:g} {EDGE_S:g} "
                  f"{period_s / 2 - EDGE_S:.6g} {period_s:.6g})")
     lines.append(f"Vrst rst_n 0 PWL(0 0 {period_s / 2:.6g} 0 {period_s / 2 + EDGE_S:.6g} {vdd_V:g})")
-    widths = {"bus_a": cfg.bus_bits, "bus_s": cfg.bus_bits, "c": 1, "w_a": cfg.bits, "x": 1,
-              "w_s": cfg.bits}
-    for name, nets in circuit.inputs.items():
-        vals = np.asarray(getattr(inp, name), dtype=np.int64) % (2 ** widths[name])
+    for name, nets in circuit.inputs.items():          # one net per bit, LSB first
+        vals = np.asarray(getattr(inp, name), dtype=np.int64) % (2 ** len(nets))
         for i, net in enumerate(nets):
             lines.append(f"V{net} {net} 0 {_pwl(((vals >> i) & 1) * vdd_V, period_s)}")
     lines += circuit.gates.lines()
@@ -150,13 +148,18 @@ def _last_crossings(t: np.ndarray, v: np.ndarray, level: float, edges: np.ndarra
 
 def simulate(inp: CycleInputs, cfg: QCLIFConfig = QCLIFConfig(), tech: Technology | None = None,
              period_s: float = 10e-9, vdd_V: float = 1.8, temp_C: float = 27.0,
-             timeout_s: float = 3600.0, options: str | None = None) -> QCLIFRun:
+             timeout_s: float = 3600.0) -> QCLIFRun:
     """Clock the neuron through ``inp`` in ngspice and read its registers back each cycle."""
     tech = tech or sky130("tt", body_resistance=BODY_RESISTANCE)
     circuit = build_circuit(cfg)
     deck = netlist(circuit, tech, inp, period_s, vdd_V, temp_C)
-    if options is not None:
-        deck = deck.replace(f".options {SIM_OPTIONS}", f".options {options}")
+    return _run_deck(circuit, deck, inp, tech, period_s, vdd_V, timeout_s)
+
+
+def _run_deck(circuit: QCLIFCircuit, deck: str, inp: CycleInputs, tech: Technology,
+              period_s: float, vdd_V: float, timeout_s: float = 3600.0) -> QCLIFRun:
+    """Run a deck made by :func:`netlist` and read registers, energy and settle times back."""
+    cfg = circuit.cfg
     res = run_netlist(deck, circuit=f"qclif-{cfg.bits}bit", spiceinit=tech.spiceinit,
                       timeout_s=timeout_s)
     p = res.plot
@@ -196,8 +199,7 @@ def simulate(inp: CycleInputs, cfg: QCLIFConfig = QCLIFConfig(), tech: Technolog
 
 def with_idle_prefix(inp: CycleInputs, idle: int = IDLE_CYCLES) -> CycleInputs:
     z = np.zeros(idle, dtype=np.int64)
-    return CycleInputs(*(np.concatenate([z, getattr(inp, f)]) for f in
-                         ("bus_a", "bus_s", "c", "w_a", "x", "w_s")))
+    return CycleInputs(*(np.concatenate([z, getattr(inp, f.name)]) for f in fields(CycleInputs)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +229,8 @@ def _run_chunk(job: dict) -> dict:
     inp = random_inputs(cfg, job["cycles"], seed=job["seed"])
     if job["idle"]:
         inp = with_idle_prefix(inp, job["idle"])
-    deck = netlist(build_circuit(cfg), tech, inp, job["period_s"], job["vdd_V"])   # the circuit as run
+    circuit = build_circuit(cfg)
+    deck = netlist(circuit, tech, inp, job["period_s"], job["vdd_V"])   # the circuit as run
     key = _chunk_key(job, tech.fingerprint, ngspice_version(), deck)
     cache = Path(job["cache_dir"]) / f"{key}.json"
     if cache.exists():
@@ -235,10 +238,10 @@ def _run_chunk(job: dict) -> dict:
             return json.loads(cache.read_text())
         except json.JSONDecodeError:
             pass                                   # a torn write: simulate again
-    r = simulate(inp, cfg, tech, period_s=job["period_s"], vdd_V=job["vdd_V"])
+    r = _run_deck(circuit, deck, inp, tech, job["period_s"], job["vdd_V"])
     out = {"job": {k: v for k, v in job.items() if k != "cache_dir"}, "mismatches": r.mismatches,
            "cycles": inp.cycles, "energy_J": r.energy_J.tolist(), "settle_s": r.settle_s.tolist(),
-           "clk_to_q_s": r.clk_to_q_s, "z": r.registers["z"].tolist(), "wall_s": r.wall_s,
+           "clk_to_q_s": r.clk_to_q_s, "wall_s": r.wall_s,
            "registers": {k: v.tolist() for k, v in r.registers.items()},
            "golden": {k: v.tolist() for k, v in r.golden.items()}}
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +294,7 @@ def _summary(chunks: list[dict]) -> dict:
         if skip:
             idle_E.extend(e[2:skip])             # after reset release and the first edge
         active_E.extend(e[skip:])
-        spikes += int(np.sum(c["z"][skip:]))
+        spikes += int(np.sum(c["registers"]["z"][skip:]))
         settle = max(settle, float(np.max(c["settle_s"])))
     random_cycles = sum(c["cycles"] - c["job"]["idle"] for c in chunks)
     return {"bit_exact": mism == 0, "mismatched_cycles": mism, "cycles": random_cycles,

