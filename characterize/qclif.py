@@ -276,8 +276,8 @@ def run_chunks(jobs: list[dict], workers: int, progress: bool, desc: str,
 
 
 def random_cycle_jobs(cfg: QCLIFConfig, cycles: int, period_s: float, vdd_V: float, corner: str,
-                      seed: int, cache_dir: Path, idle: int = 0) -> list[dict]:
-    n_chunks = -(-cycles // CHUNK_CYCLES)
+                      seed: int, cache_dir: Path, idle: int = 0, chunk_cycles: int = CHUNK_CYCLES) -> list[dict]:
+    n_chunks = -(-cycles // max(1, min(chunk_cycles, CHUNK_CYCLES)))
     sizes = [cycles // n_chunks + (k < cycles % n_chunks) for k in range(n_chunks)]
     return [{"cfg": asdict(cfg), "corner": corner, "cycles": sizes[k],
              "seed": seed + k, "idle": idle if k == 0 else 0, "period_s": period_s, "vdd_V": vdd_V,
@@ -372,7 +372,8 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
     workers = workers or os.cpu_count() or 1
     tech = sky130("tt", body_resistance=BODY_RESISTANCE)
     nominal_period_s, vdd = 10e-9, 1.8
-    jobs = random_cycle_jobs(cfg, cycles, nominal_period_s, vdd, "tt", seed, cache, idle=IDLE_CYCLES)
+    jobs = random_cycle_jobs(cfg, cycles, nominal_period_s, vdd, "tt", seed, cache, idle=IDLE_CYCLES,
+                             chunk_cycles=-(-cycles // workers))   # every worker busy on short runs
     nominal_chunks = run_chunks(jobs, workers, progress, "qclif tt 100 MHz")
     nominal = _summary(nominal_chunks)
     fmax = fmax_from_settle(nominal["settle_max_ns"])

