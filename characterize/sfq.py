@@ -436,6 +436,12 @@ def plot_neuron(run: BenchRun, bench: Bench, stages: int, path) -> str:
     return str(path)
 
 
+#: the maximum-rate bisection sets the static energy per spike, so it keeps at least this many
+#: steps even when the margins are bisected coarsely (geometric between 1 and 150 GHz: 4 steps
+#: leave a factor 150^(1/16) ≈ 1.37 of uncertainty)
+MIN_RATE_STEPS = 4
+
+
 def _neuron_point(stages: int, steps: int, plot_path=None, margin: bool = True) -> dict:
     """One threshold ``2**stages``: transfer, bias window, energy (static part added later)."""
     b = bench_neuron(stages)
@@ -483,7 +489,8 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     names = list(CELL_BENCHES) if cells else []
     bar = tqdm(total=len(names) + len(stage_list) + 1, disable=not progress, desc="sfq")
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        rate_f = pool.submit(max_rate, lambda f: bench_neuron(2, rate_Hz=f), hi_Hz=150e9, steps=steps - 1)
+        rate_f = pool.submit(max_rate, lambda f: bench_neuron(2, rate_Hz=f), hi_Hz=150e9,
+                             steps=max(MIN_RATE_STEPS, steps - 1))
         neuron_f = {2 ** k: pool.submit(_neuron_point, k, steps, out / "sfq_neuron_T4.png" if k == 2 else None,
                                         margins_for is None or 2 ** k in margins_for)
                     for k in stage_list}
