@@ -235,24 +235,14 @@ def run_sfq_family(c: CompareConfig, out: Path, progress: bool = False) -> dict:
                  key=lambda n: n["bias_high"] - n["bias_low"])
     fails = sfq_failures(window["bias_low"], window["bias_high"])
 
-    def curve(net):
-        def at(spread, d):
-            hooks = install_sfq_faults(net, spread, fails, np.random.default_rng(60_000 + 97 * d))
-            try:
-                return evaluate_sfq(net, ds.x_test, ds.y_test, cfg)["accuracy"]
-            finally:
-                for h in hooks:
-                    h.remove()
-        return _spread_curve(at, c.spreads, c.draws)
-    extra = {}
-    s_max = max(c.spreads)
-    if s_max > 0:      # variation-aware: trained with a new chip (failure draw) every batch
-        g = np.random.default_rng(c.seed)
+    def fine_tune(fault):
         ta = replace(tc, epochs=c.epochs["variation_aware"], lr=tc.lr * FINE_TUNE_LR)
         ma = train_sfq(ta, out=out / "train" / "sfq-variation-aware", progress=progress, init_from=ck,
-                       fault=lambda net: install_sfq_faults(net, s_max, fails, g))
-        va_model, _ = model_from_sfq_checkpoint(load_sfq_checkpoint(ma["checkpoint"]))
-        extra = {"robustness_variation_aware": curve(va_model), "variation_aware_checkpoint": ma["checkpoint"]}
+                       fault=fault)
+        return model_from_sfq_checkpoint(load_sfq_checkpoint(ma["checkpoint"]))[0], ma["checkpoint"]
+    rob = _fault_robustness(c, model, lambda net, spread, rng: install_sfq_faults(net, spread, fails, rng),
+                            lambda net: evaluate_sfq(net, ds.x_test, ds.y_test, cfg)["accuracy"],
+                            60_000, fine_tune)
     step_s = s["fan_in"] / (s["max_input_rate_GHz"] * 1e9)
     return {"family": "sfq", "accuracy_model": m["accuracy_test"], "accuracy_circuit": None,
             "neurons": sum(model.sizes[1:]), "layers": model.sizes, "steps": cfg.steps,
@@ -272,7 +262,29 @@ def run_sfq_family(c: CompareConfig, out: Path, progress: bool = False) -> dict:
             "artefact": str(art), "artefact_sha256": sha256_of(art), "checkpoint": ck,
             "checkpoint_sha256": sha256_of(ck), "variation": VARIATION["sfq"],
             "bias_window": [window["bias_low"], window["bias_high"]],
-            "robustness": curve(model), **extra, "train_wall_s": m["wall_s"]}
+            **rob, "train_wall_s": m["wall_s"]}
+
+
+def _fault_robustness(c: CompareConfig, model, install, accuracy, seed_base: int, fine_tune) -> dict:
+    """Accuracy against spread of ``model`` with faults ``install(net, spread, rng)`` (one chip
+    per draw, the same chips for every network); with a positive largest spread, also of the
+    network ``fine_tune(fault)`` returns (fine-tuned with a new chip every batch)."""
+    def curve(net):
+        def at(spread, d):
+            hooks = install(net, spread, np.random.default_rng(seed_base + 97 * d))
+            try:
+                return accuracy(net)
+            finally:
+                for h in hooks:
+                    h.remove()
+        return _spread_curve(at, c.spreads, c.draws)
+    out = {"robustness": curve(model)}
+    s_max = max(c.spreads)
+    if s_max > 0:
+        g = np.random.default_rng(c.seed)
+        tuned, path = fine_tune(lambda net: install(net, s_max, g))
+        out.update(robustness_variation_aware=curve(tuned), variation_aware_checkpoint=path)
+    return out
 
 
 def install_sfq_faults(model, spread: float, fails, rng: np.random.Generator) -> list:
@@ -343,24 +355,13 @@ def run_qclif_family(c: CompareConfig, out: Path, progress: bool = False) -> dic
     fails = qclif_failures(FMAX_GUARD)
     H = model.sizes[1]
 
-    def curve(net):
-        def at(spread, d):
-            hooks = install_qclif_faults(net, spread, fails, np.random.default_rng(70_000 + 97 * d))
-            try:
-                return evaluate_qclif(net, test)["accuracy"]
-            finally:
-                for h in hooks:
-                    h.remove()
-        return _spread_curve(at, c.spreads, c.draws)
-    extra = {}
-    s_max = max(c.spreads)
-    if s_max > 0:      # variation-aware: trained with a new chip (failure draw) every batch
-        g = np.random.default_rng(c.seed)
+    def fine_tune(fault):
         ta = replace(tc, epochs=c.epochs["variation_aware"], lr=tc.lr * FINE_TUNE_LR)
         ma = train_qclif(ta, out=out / "train" / "qclif-variation-aware", progress=progress, artefact=art,
-                         init_from=ck, fault=lambda net: install_qclif_faults(net, s_max, fails, g))
-        va_model, _ = model_from_qclif_checkpoint(load_qclif_checkpoint(ma["checkpoint"]))
-        extra = {"robustness_variation_aware": curve(va_model), "variation_aware_checkpoint": ma["checkpoint"]}
+                         init_from=ck, fault=fault)
+        return model_from_qclif_checkpoint(load_qclif_checkpoint(ma["checkpoint"]))[0], ma["checkpoint"]
+    rob = _fault_robustness(c, model, lambda net, spread, rng: install_qclif_faults(net, spread, fails, rng),
+                            lambda net: evaluate_qclif(net, test)["accuracy"], 70_000, fine_tune)
     fmax = artefact["fmax_MHz"]
     e_cycle = artefact["nominal"]["energy_per_cycle_active_pJ"]
     steps = m["steps"]
@@ -380,7 +381,7 @@ def run_qclif_family(c: CompareConfig, out: Path, progress: bool = False) -> dic
             "bit_exact_cycles": artefact["cycles"], "bit_exact": artefact["bit_exact"],
             "artefact": str(art), "artefact_sha256": sha256_of(art), "checkpoint": ck,
             "checkpoint_sha256": sha256_of(ck), "variation": VARIATION["qclif"],
-            "robustness": curve(model), **extra, "train_wall_s": m["wall_s"]}
+            **rob, "train_wall_s": m["wall_s"]}
 
 
 RUNNERS = {"memcap": lambda c, o, p: run_memcap_family(c, o, "memcap", p),

@@ -72,6 +72,15 @@ def _qclif_transfer(ck_path, drives):
     return s_s / q.threshold, spikes / STEPS_TRANSFER
 
 
+def _save(fig, ax, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plots(results: dict, out: Path) -> dict:
     import matplotlib
     matplotlib.use("Agg")
@@ -79,15 +88,11 @@ def _plots(results: dict, out: Path) -> dict:
     paths = {}
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fam, (x, y) in transfer_curves(results).items():
-        ax.plot(x, y, "-" if fam != "sfq" else "-", drawstyle="steps-post" if fam in ("sfq", "qclif") else "default",
+        ax.plot(x, y, drawstyle="steps-post" if fam in ("sfq", "qclif") else "default",
                 color=COLORS[fam], label=fam)
     ax.set(xlabel="net input per step / threshold", ylabel="output spikes per step",
-           title="neuron transfer (steady state, 64 steps)")
-    ax.legend()
-    fig.tight_layout()
-    paths["transfer"] = out / "transfer.png"
-    fig.savefig(paths["transfer"], dpi=110)
-    plt.close(fig)
+           title=f"neuron transfer (steady state, {STEPS_TRANSFER} steps)")
+    paths["transfer"] = _save(fig, ax, out / "transfer.png")
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fam, r in results.items():
@@ -100,11 +105,7 @@ def _plots(results: dict, out: Path) -> dict:
                         fmt=style, color=COLORS[fam], label=label, capsize=2)
     ax.set(xlabel="relative spread σ (per family: see table)", ylabel="test accuracy",
            title="accuracy under device variation")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths["robustness"] = out / "robustness.png"
-    fig.savefig(paths["robustness"], dpi=110)
-    plt.close(fig)
+    paths["robustness"] = _save(fig, ax, out / "robustness.png")
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fam, r in results.items():
@@ -116,11 +117,7 @@ def _plots(results: dict, out: Path) -> dict:
     ax.set_xscale("log")
     ax.set(xlabel="energy per inference (nJ, log)", ylabel="test accuracy (model)",
            title="energy vs accuracy")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths["energy"] = out / "energy_accuracy.png"
-    fig.savefig(paths["energy"], dpi=110)
-    plt.close(fig)
+    paths["energy"] = _save(fig, ax, out / "energy_accuracy.png")
     return paths
 
 
