@@ -133,6 +133,61 @@ def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s:
     return "\n".join(lines)
 
 
+#: gate and flip-flop delays of the event-driven (XSPICE) run: far below any clock period, so
+#: the gate-level run checks the logic, not the timing (the transistor-level run does that)
+GATE_DELAY_S, DFF_DELAY_S = 10e-12, 50e-12
+_XSPICE_MODELS = ("d_buffer", "d_inverter", "d_and", "d_or", "d_nor", "d_nand", "d_xor", "d_xnor")
+
+
+def gate_level_netlist(circuit: QCLIFCircuit, inp: CycleInputs, period_s: float = 10e-9) -> str:
+    """The same generated neuron as XSPICE digital gates (``circuits.qclif.xspice_lines``),
+    the same stimulus timing as :func:`netlist`; register outputs bridged to volts (0/1 V)."""
+    from neurospice.circuits.qclif import xspice_lines
+    inp.check(circuit.cfg)
+    n, vdd = inp.cycles, 1.8
+    lines = [f"* qCLIF neuron, {circuit.cfg.bits}-bit, gate level (XSPICE), period={period_s:g} s",
+             f"Vdd a_vdd 0 {vdd:g}",
+             f"Vclk a_clk_in 0 PULSE(0 {vdd:g} {period_s - EDGE_S / 2:.6g} {EDGE_S:g} {EDGE_S:g} "
+             f"{period_s / 2 - EDGE_S:.6g} {period_s:.6g})",
+             f"Vrst a_rst_n 0 PWL(0 0 {period_s / 2:.6g} 0 {period_s / 2 + EDGE_S:.6g} {vdd:g})"]
+    digital = ["clk_in", "rst_n"]
+    for name, nets in circuit.inputs.items():
+        vals = np.asarray(getattr(inp, name), dtype=np.int64) % (2 ** len(nets))
+        for i, net in enumerate(nets):
+            lines.append(f"V{net} a_{net} 0 {_pwl(((vals >> i) & 1) * vdd, period_s)}")
+            digital.append(net)
+    lines.append("Vzero a_0 0 0")
+    analog_in = [f"a_{d}" for d in digital] + ["a_0", "a_vdd"]
+    lines.append(f"aadc [{' '.join(analog_in)}] [{' '.join(digital)} d_0 d_vdd] xadc")
+    lines.append(f".model xadc adc_bridge(in_low={vdd / 2:g} in_high={vdd / 2:g})")
+    lines += xspice_lines(circuit.gates)
+    regs = [q for qs in circuit.registers.values() for q in qs]
+    lines.append(f"adac [{' '.join(regs)}] [{' '.join('v_' + q for q in regs)}] xdac")
+    lines.append(".model xdac dac_bridge(out_low=0 out_high=1)")
+    for m in _XSPICE_MODELS:
+        lines.append(f".model x{m} {m}(rise_delay={GATE_DELAY_S:g} fall_delay={GATE_DELAY_S:g})")
+    lines.append(f".model xd_dff d_dff(clk_delay={DFF_DELAY_S:g} set_delay={DFF_DELAY_S:g} "
+                 f"reset_delay={DFF_DELAY_S:g})")
+    lines.append(".save " + " ".join(f"v(v_{q})" for q in regs))
+    lines.append(f".tran {period_s / 10:.6g} {(n + 1) * period_s:.6g}")
+    lines.append(".end")
+    return "\n".join(lines)
+
+
+def simulate_gate_level(inp: CycleInputs, cfg: QCLIFConfig = QCLIFConfig(),
+                        period_s: float = 10e-9) -> dict[str, np.ndarray]:
+    """Registers after each rising edge from ngspice's event-driven (XSPICE) run of the
+    generated gate netlist, read at the same instants as the transistor-level run."""
+    circuit = build_circuit(cfg)
+    res = run_netlist(gate_level_netlist(circuit, inp, period_s), circuit=f"qclif-{cfg.bits}bit-gates")
+    p = res.plot
+    sample_t = (np.arange(inp.cycles) + 1) * period_s + period_s / 2
+    signed = {"va": False, "v": True, "z": False}
+    return {name: _bits_to_int(np.stack([(np.interp(sample_t, p["time"], p[f"v(v_{q})"]) > 0.5) * 1
+                                         for q in nets]), signed[name])
+            for name, nets in circuit.registers.items()}
+
+
 def _last_crossings(t: np.ndarray, v: np.ndarray, level: float, edges: np.ndarray) -> np.ndarray:
     """For each window (edges[k], edges[k+1]) the last time v crosses level (nan if none)."""
     above = v > level

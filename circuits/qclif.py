@@ -387,6 +387,45 @@ class GateNetlist:
         return out
 
 
+#: each sky130_fd_sc_hd cell as XSPICE digital primitives (d_and, d_xor, d_dff, ...): the
+#: cell's Boolean function (from its liberty description), so ngspice's event-driven logic
+#: simulator runs the same generated netlist gate by gate. ``{o}``: the cell's output nets,
+#: ``{i}``: inputs, ``{n}``: a prefix for internal nets.
+_XSPICE_CELLS = {
+    "buf_1": ["d_buffer {i0} {o0}"], "clkbuf_4": ["d_buffer {i0} {o0}"], "inv_1": ["d_inverter {i0} {o0}"],
+    "and2_1": ["d_and [{i0} {i1}] {o0}"], "or2_1": ["d_or [{i0} {i1}] {o0}"],
+    "or4_1": ["d_or [{i0} {i1} {i2} {i3}] {o0}"], "nor2_1": ["d_nor [{i0} {i1}] {o0}"],
+    "nand2_1": ["d_nand [{i0} {i1}] {o0}"], "xnor2_1": ["d_xnor [{i0} {i1}] {o0}"],
+    # X = S ? A1 : A0
+    "mux2_1": ["d_inverter {i2} {n}s", "d_and [{i0} {n}s] {n}a", "d_and [{i1} {i2}] {n}b",
+               "d_or [{n}a {n}b] {o0}"],
+    "o21a_1": ["d_or [{i0} {i1}] {n}a", "d_and [{n}a {i2}] {o0}"],          # (A1 | A2) & B1
+    "a21o_1": ["d_and [{i0} {i1}] {n}a", "d_or [{n}a {i2}] {o0}"],          # (A1 & A2) | B1
+    # COUT = majority(A, B, CIN), SUM = A ^ B ^ CIN
+    "fa_1": ["d_and [{i0} {i1}] {n}a", "d_and [{i0} {i2}] {n}b", "d_and [{i1} {i2}] {n}c",
+             "d_or [{n}a {n}b {n}c] {o0}", "d_xor [{i0} {i1} {i2}] {o1}"],
+    "ha_1": ["d_and [{i0} {i1}] {o0}", "d_xor [{i0} {i1}] {o1}"],
+    # rising-edge D flip-flop, asynchronous active-low reset (d_dff: data clk set reset out nout)
+    "dfrtp_1": ["d_inverter {i2} {n}r", "d_dff {i1} {i0} null {n}r {o0} null"],
+}
+
+
+def xspice_lines(gates: "GateNetlist") -> list[str]:
+    """The gate netlist as XSPICE digital instances (constants: digital nets ``d_0``/``d_vdd``)."""
+    out = []
+    for name, kind, pins in gates.instances:
+        if kind not in _XSPICE_CELLS:
+            raise NetlistError("qclif", f"no XSPICE form for cell {kind}")
+        n_in = len(_CELL_PINS[kind]) - _N_OUT.get(kind, 1)
+        pins = ["d_0" if p == ZERO else "d_vdd" if p == ONE else p for p in pins]
+        fmt = {f"i{k}": p for k, p in enumerate(pins[:n_in])} | {
+            f"o{k}": p for k, p in enumerate(pins[n_in:])} | {"n": f"{name}_"}
+        for j, prim in enumerate(_XSPICE_CELLS[kind]):
+            model, rest = prim.split(" ", 1)
+            out.append(f"a{name}_{j} {rest.format(**fmt)} x{model}")
+    return out
+
+
 def _sext(bits, width):
     return list(bits) + [bits[-1]] * (width - len(bits))
 

@@ -132,7 +132,7 @@ def cmd_verify(args) -> dict:
         from neurospice.training.qclif_verify import verify_qclif_checkpoint
         r = verify_qclif_checkpoint(args.checkpoint, samples=args.samples or 2,
                                     neurons=args.hidden_neurons or 2, workers=args.workers,
-                                    progress=not args.json)
+                                    progress=not args.json, level=args.level)
         return {k: v for k, v in r.items() if k != "rows"}
     if isinstance(ck, dict) and ck.get("format") == SFQ_CHECKPOINT_FORMAT:
         from neurospice.training.sfq_verify import verify_sfq_checkpoint
@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sfq: hidden neurons per sample (default 3); qclif: neurons per sample "
                         "(default 2)")
     v.add_argument("--device-model", default="read", choices=["read", "biolek"])
+    v.add_argument("--level", default="transistor", choices=["transistor", "gate"],
+                   help="qclif: sky130 cells at transistor level, or the same netlist as XSPICE "
+                        "digital gates (event-driven, ~1000x faster: the logic at scale)")
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_verify)

@@ -84,6 +84,37 @@ def test_inputs_outside_their_range_are_refused():
         run_cycles(cfg, inp)
 
 
+@pytest.mark.parametrize("bits", [4, 8])
+def test_gate_level_netlist_in_ngspice_is_bit_exact(bits):
+    """The generated netlist as XSPICE gates in ngspice against the golden model, 300 cycles."""
+    from neurospice.characterize.qclif import simulate_gate_level
+    cfg = QCLIFConfig.for_bits(bits)
+    inp = random_inputs(cfg, 300, seed=bits)
+    circ, gold = simulate_gate_level(inp, cfg), run_cycles(cfg, inp)
+    for k in ("va", "v", "z"):
+        np.testing.assert_array_equal(circ[k], gold[k], err_msg=k)
+    assert gold["z"].sum() > 10 and len(set(gold["v"].tolist())) > 2 ** bits // 2   # exercises the logic
+
+
+def test_gate_level_check_catches_a_wrong_gate(monkeypatch):
+    """The comparison can fail: one carry gate of the soma adder changed (and2 → or2)."""
+    import neurospice.characterize.qclif as cq
+    from neurospice.circuits import qclif as q
+    real = q.build_circuit
+
+    def broken(cfg):
+        c = real(cfg)
+        k = next(i for i, (_, kind, _) in enumerate(c.gates.instances) if kind == "fa_1")
+        name, _, pins = c.gates.instances[k]
+        c.gates.instances[k] = (name, "or2_1", (pins[0], pins[1], pins[3]))   # COUT = A | B
+        return c
+    monkeypatch.setattr(cq, "build_circuit", broken)
+    cfg = QCLIFConfig()
+    inp = random_inputs(cfg, 100, seed=1)
+    circ, gold = cq.simulate_gate_level(inp, cfg), run_cycles(cfg, inp)
+    assert any(not np.array_equal(circ[k], gold[k]) for k in ("va", "v", "z"))
+
+
 @pytest.mark.sky130
 @pytest.mark.slow
 def test_spice_6bit_neuron_is_bit_exact(tmp_path):

@@ -88,6 +88,14 @@ def test_verify_runs_a_trained_neuron_bit_exactly_in_ngspice(trained):
     assert r["bit_exact_agreement"] == 1.0, r["rows"]
 
 
+def test_verify_at_gate_level_covers_many_neurons(trained):
+    from neurospice.training.qclif_verify import verify_qclif_checkpoint
+    m, _, _ = trained
+    r = verify_qclif_checkpoint(m["checkpoint"], samples=6, neurons=5, workers=2, progress=False, level="gate")
+    assert r["neuron_samples"] == 30 and r["level"] == "gate"
+    assert r["bit_exact_agreement"] == 1.0 and r["spikes_model"] > 0
+
+
 def _write_dvs_copy(root, per_split=100, seed=0):
     """A tiny DVS Gesture copy in tonic's on-disk layout: ``DVSGesture/<split>/<user>/<label>.npy``
     (int columns x, y, p, t in ms), plus the archive file whose presence tonic checks (empty:
