@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from neurospice.circuits.engine import ngspice_version, run_netlist
+from neurospice.circuits.errors import ConvergenceError
 from neurospice.circuits.qclif import (CycleInputs, QCLIFCircuit, QCLIFConfig,
                                        build_circuit, cell_area_um2, random_inputs, run_cycles,
                                        transistor_count)
@@ -107,10 +108,13 @@ def _deck_head(circuit: QCLIFCircuit, tech: Technology, temp_C: float, vdd_V: fl
 
 
 def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s: float,
-            vdd_V: float, temp_C: float = 27.0) -> str:
+            vdd_V: float, temp_C: float = 27.0, skip_op: bool = False) -> str:
     """Full transient deck: models, cells, neuron, sources, analysis.
 
     Edge k (k = 0..cycles-1) is at ``(k+1)·period``; reset is released at ``period/2``.
+    ``skip_op``: start the transient from all nodes at 0 V (``uic``) instead of a DC operating
+    point — for corners where ngspice's operating point of the flip-flops does not converge
+    (sky130 ff); the reset holds the registers over the first half period either way.
     """
     cfg = circuit.cfg
     inp.check(cfg)
@@ -128,7 +132,7 @@ def netlist(circuit: QCLIFCircuit, tech: Technology, inp: CycleInputs, period_s:
     regs = [q for qs in circuit.registers.values() for q in qs]
     lines.append(".save " + " ".join(f"v({x})" for x in regs + circuit.d_nets) + " i(vdd)")
     lines.append(f".options {SIM_OPTIONS}")
-    lines.append(f".tran {period_s / 10:.6g} {(n + 1) * period_s:.6g}")
+    lines.append(f".tran {period_s / 10:.6g} {(n + 1) * period_s:.6g}{' uic' if skip_op else ''}")
     lines.append(".end")
     return "\n".join(lines)
 
@@ -293,8 +297,15 @@ def _run_chunk(job: dict) -> dict:
             return json.loads(cache.read_text())
         except json.JSONDecodeError:
             pass                                   # a torn write: simulate again
-    r = _run_deck(circuit, deck, inp, tech, job["period_s"], job["vdd_V"])
+    operating_point = "dc"
+    try:
+        r = _run_deck(circuit, deck, inp, tech, job["period_s"], job["vdd_V"])
+    except ConvergenceError:       # e.g. sky130 ff: the flip-flops' DC operating point fails
+        deck = netlist(circuit, tech, inp, job["period_s"], job["vdd_V"], skip_op=True)
+        r = _run_deck(circuit, deck, inp, tech, job["period_s"], job["vdd_V"])
+        operating_point = "skipped (uic): DC operating point did not converge"
     out = {"job": {k: v for k, v in job.items() if k != "cache_dir"}, "mismatches": r.mismatches,
+           "operating_point": operating_point,
            "cycles": inp.cycles, "energy_J": r.energy_J.tolist(), "settle_s": r.settle_s.tolist(),
            "clk_to_q_s": r.clk_to_q_s, "wall_s": r.wall_s,
            "registers": {k: v.tolist() for k, v in r.registers.items()},
@@ -457,7 +468,8 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
             corners.append({"corner": c, "vdd_V": v,            # fmax only where the logic was right
                             "fmax_MHz": fmax_from_settle(s["settle_max_ns"]) if s["bit_exact"] else None,
                             "bit_exact_at_50MHz": s["bit_exact"], "settle_max_ns": s["settle_max_ns"],
-                            "energy_per_cycle_active_pJ": s["energy_per_cycle_active_pJ"]})
+                            "energy_per_cycle_active_pJ": s["energy_per_cycle_active_pJ"],
+                            "operating_point": chunk.get("operating_point", "dc")})
         result["fmax_by_corner"] = corners
     result["scaled_45nm"] = scaled_to_45nm(result["area_um2"], result["energy_per_spike_pJ"], vdd)
     result.update({"config": cfg.as_dict(), "technology": tech.label, "ngspice": ngspice_version(),
