@@ -158,8 +158,8 @@ def _compare_config(args, quick: bool):
 def cmd_compare(args) -> dict:
     from neurospice.training.compare import compare
     r = compare(_compare_config(args, args.quick), out=args.out, progress=not args.json)
-    return {"families": r["families"], "report": r["report"], "dataset": r["dataset"],
-            "wall_s": r["wall_s"]}
+    return {"families": r["families"], "skipped": r["skipped"], "report": r["report"],
+            "dataset": r["dataset"], "wall_s": r["wall_s"]}
 
 
 def cmd_demo(args) -> dict:

@@ -102,18 +102,25 @@ def test_export_rejects_a_foreign_file(tmp_path, capsys):
     assert "not a neurospice checkpoint" in _last_json(capsys)["message"]
 
 
-def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys):
+def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys, monkeypatch):
     """Two families through the whole chain (the memcap tables given, so nothing is re-swept):
     JSON keys, report with every figure, accuracy falling with spread, and a second call
-    served from the cached family results."""
+    served from the cached family results. A family whose technology is missing (qclif without
+    sky130, simulated here) is skipped and named, the others go on."""
+    from neurospice.circuits.errors import TechnologyError
+    from neurospice.training import compare as cmp
+
+    def no_pdk(*a):
+        raise TechnologyError("sky130 PDK not found (simulated by the test)")
+    monkeypatch.setitem(cmp.RUNNERS, "qclif", no_pdk)
     out = tmp_path / "cmp"
     (out / "artefacts" / "memcap").mkdir(parents=True)
     shutil.copy(curve, out / "artefacts" / "memcap" / "memcap_diff.json")
-    args = ["compare", "--families", "memcap,lif", "--hidden", "16", "--quick", "--draws", "3",
+    args = ["compare", "--families", "memcap,lif,qclif", "--hidden", "16", "--quick", "--draws", "3",
             "--spreads", "0,0.3", "--workers", "2", "--out", str(out), "--json"]
     assert main(args) == 0
     r = _last_json(capsys)
-    assert set(r["families"]) == {"memcap", "lif"}
+    assert set(r["families"]) == {"memcap", "lif"} and "sky130" in r["skipped"]["qclif"]
     m = r["families"]["memcap"]
     for key in ("accuracy_model", "accuracy_circuit", "energy_per_spike_pJ", "energy_per_inference_nJ",
                 "latency_per_inference_ns", "neurons", "robustness", "artefact_sha256", "checkpoint_sha256"):
@@ -123,7 +130,7 @@ def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys):
     report = (out / "report.md").read_text()
     for fig in ("transfer.png", "robustness.png", "energy_accuracy.png"):
         assert fig in report and (out / fig).exists()
-    assert m["checkpoint_sha256"][:16] in report
+    assert m["checkpoint_sha256"][:16] in report and "| qclif | not run: sky130 PDK not found" in report
     # more spread, no better accuracy (within the draws' noise); both curves present
     for key in ("robustness", "robustness_variation_aware"):
         rob = m[key]

@@ -398,7 +398,8 @@ def compare(c: CompareConfig = CompareConfig(), out="runs/compare", progress: bo
     unknown = [f for f in c.families if f not in FAMILIES]
     if unknown:
         raise NeurospiceError(f"unknown families {unknown}; choose from {list(FAMILIES)}")
-    results = {}
+    from neurospice.circuits.errors import TechnologyError
+    results, skipped = {}, {}
     for fam in c.families:
         cached = out / "families" / f"{fam}.json"
         key = _config_key(c)
@@ -410,16 +411,25 @@ def compare(c: CompareConfig = CompareConfig(), out="runs/compare", progress: bo
         if progress:
             print(f"[compare] {fam}", flush=True)
         t = time.time()
-        r = RUNNERS[fam](c, out, progress)
+        try:
+            r = RUNNERS[fam](c, out, progress)
+        except TechnologyError as exc:      # e.g. no sky130 PDK here: the other families go on
+            skipped[fam] = str(exc)
+            if progress:
+                print(f"[compare] {fam} skipped: {exc}", flush=True)
+            continue
         r.update({"config_key": key, "wall_s": round(time.time() - t, 1)})
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(r, indent=1, default=_json_default))
         tmp.replace(cached)
         results[fam] = json.loads(cached.read_text())
+    if not results:
+        raise NeurospiceError(f"no family could run: {skipped}")
     from .report import write_report
-    report = write_report(results, c, out)
-    summary = {"families": results, "report": str(report), "dataset": c.dataset, "hidden": c.hidden,
+    report = write_report(results, c, out, skipped)
+    summary = {"families": results, "skipped": skipped, "report": str(report), "dataset": c.dataset,
+               "hidden": c.hidden,
                "spreads": list(c.spreads), "config": asdict(c), "wall_s": round(time.time() - t0, 1)}
     (out / "compare.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     return summary

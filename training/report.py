@@ -127,7 +127,7 @@ def _fmt(v, spec=".3g", unit=""):
     return f"{v:{spec}}{unit}"
 
 
-def write_report(results: dict, config, out) -> Path:
+def write_report(results: dict, config, out, skipped: dict | None = None) -> Path:
     """Write ``report.md`` + figures under ``out``; returns the Markdown path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +155,7 @@ def write_report(results: dict, config, out) -> Path:
                  f"{_fmt(r.get('energy_per_inference_nJ'), '.4g', ' nJ')}"
                  f"{' (' + _fmt(r['energy_per_inference_with_cryo_nJ'], '.4g', ' nJ with cryocooling') + ')' if r.get('energy_per_inference_with_cryo_nJ') else ''} | "
                  f"{_fmt(r.get('latency_per_inference_ns'), '.4g', ' ns')} | {_fmt(r.get('clock_MHz'), '.4g', ' MHz')} |")
+    L += [f"| {fam} | not run: {why} | | | | | | |" for fam, why in (skipped or {}).items()]
     L += ["", "What each energy counts:", ""]
     L += [f"- **{fam}**: {r.get('energy_counted') or '—'}" for fam, r in results.items()]
     L += ["", f"![transfer]({figs['transfer'].name})", "",
