@@ -31,7 +31,6 @@ failing neurons for sfq/qclif); compared with the plain network at every spread,
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -457,6 +456,4 @@ def _json_default(o):
         return o.tolist()
     if isinstance(o, Path):
         return str(o)
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
     raise TypeError(f"not JSON: {type(o)}")

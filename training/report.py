@@ -59,9 +59,7 @@ def _sfq_transfer(ck_path, drives, threshold: int = 4):
 def _qclif_transfer(ck_path, drives):
     from neurospice.circuits.qclif import step
     from .qclif_train import load_qclif_checkpoint, model_from_qclif_checkpoint
-    _, cfg = model_from_qclif_checkpoint(load_qclif_checkpoint(ck_path))
-    from neurospice.circuits.qclif import QCLIFConfig
-    q = QCLIFConfig.for_bits(cfg.bits)
+    q = model_from_qclif_checkpoint(load_qclif_checkpoint(ck_path))[0].cfg    # the network's QCLIFConfig
     s_s = np.round(drives * q.threshold).astype(np.int64).clip(*q.bus_range)
     va = np.full(len(drives), q.va_max, np.int64)        # context on: apical saturated (×1)
     v = z = np.zeros(len(drives), np.int64)
