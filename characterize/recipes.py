@@ -121,7 +121,8 @@ class MemcapDiffRecipe:
         if point.get("mode", "half") == "boundary":
             vn = float(point["v_neg0_V"])
             return mc.diff_neuron_point(tag, tech, d, np.zeros((1, 1)), cmin, cmin, [fan_in],
-                                        v_pos0_V=vn + float(point["dv_V"]), v_neg0_V=vn)
+                                        v_pos0_V=vn + float(point["dv_V"]), v_neg0_V=vn,
+                                        dvth_V=self.comparator_mismatch(point, tech, d))
         c_act = float(point["c_active_fF"]) * 1e-15
         n_act = max(1, math.ceil(c_act / d.device.c_max_F - 1e-9)) if c_act > 0 else 0
         n_act = min(n_act, fan_in) if n_act else 0
@@ -137,6 +138,19 @@ class MemcapDiffRecipe:
             caps_p.append(mid); caps_n.append(mid); mult.append(fan_in - n_act); spikes.append(0)
         return mc.diff_neuron_point(tag, tech, d, np.array([spikes]), caps_p, caps_n, mult,
                                     v_pos0_V=float(point["v_mem0_V"]))
+
+    @staticmethod
+    def comparator_mismatch(point: dict, tech: Technology, d: mc.DiffNeuronDesign) -> dict | None:
+        """A Monte Carlo sample's threshold shifts (V) of the comparator's matched devices
+        (generic technology: Pelgrom, σ = A_VT/√(W·L)); ``None`` for a nominal point and for
+        sky130, whose model cards draw their own per-device mismatch."""
+        rng = mc_sample(point)
+        if rng is None or tech.name != "generic-180nm":
+            return None
+        areas = {"pair_p": d.pair_w_um * d.offset_ratio * d.pair_l_um, "pair_n": d.pair_w_um * d.pair_l_um,
+                 "mirror_a": d.mirror_w_um * d.mirror_l_um, "mirror_b": d.mirror_w_um * d.mirror_l_um}
+        return {role: GENERIC_MISMATCH["a_vt_mV_um"] * 1e-3 / math.sqrt(a) * rng.standard_normal()
+                for role, a in sorted(areas.items())}
 
     def analysis(self, piece, options) -> str:
         return mc.analysis_cards([piece])

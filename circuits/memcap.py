@@ -340,8 +340,13 @@ class DiffNeuronDesign(NeuronDesign):
 
 def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spikes: np.ndarray,
                       caps_pos_F, caps_neg_F, multiplicity=None, v_pos0_V: float = 0.0,
-                      v_neg0_V: float | None = None, read_equivalent: bool = False) -> NeuronPoint:
+                      v_neg0_V: float | None = None, read_equivalent: bool = False,
+                      dvth_V: dict | None = None) -> NeuronPoint:
     """Netlist of one differential neuron driven by ``spikes`` [T, n_inputs] (0/1).
+
+    ``dvth_V`` (a Monte Carlo sample): threshold shift per device role; the comparator's
+    four matched devices have roles of their own (``pair_p``, ``pair_n``, ``mirror_a``,
+    ``mirror_b``), so their mismatch moves its offset.
 
     Input row ``i`` drives both ``caps_pos_F[i]`` (onto ``memp``) and ``caps_neg_F[i]``
     (onto ``memn``); ``multiplicity[i]`` lumps that many identical rows.
@@ -355,7 +360,7 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     v_neg0_V = d.v_ref_V if v_neg0_V is None else v_neg0_V
     models: list[str] = []
     body: list[str] = []
-    mos = _mos_emitter(tech, tag, models, body)
+    mos = _mos_emitter(tech, tag, models, body, dvth_V)
 
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
     for side, mem, caps in (("p", "memp", cp), ("n", "memn", cn)):
@@ -366,10 +371,10 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
             "0", "n", d.reset_w_um, d.l_um, "reset")
     # comparator: PMOS pair (memp side offset_ratio× wider), NMOS mirror, two inverters
     mos("CT", "tail", "vbp", "vdd", "vdd", pk, d.tail_w_um, d.tail_l_um, "tail")
-    mos("C1", "n1", "memp", "tail", "vdd", pk, d.pair_w_um * d.offset_ratio, d.pair_l_um, "pair")
-    mos("C2", "n2", "memn", "tail", "vdd", pk, d.pair_w_um, d.pair_l_um, "pair")
-    mos("C3", "n1", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
-    mos("C4", "n2", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror")
+    mos("C1", "n1", "memp", "tail", "vdd", pk, d.pair_w_um * d.offset_ratio, d.pair_l_um, "pair_p")
+    mos("C2", "n2", "memn", "tail", "vdd", pk, d.pair_w_um, d.pair_l_um, "pair_n")
+    mos("C3", "n1", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror_a")
+    mos("C4", "n2", "n1", "0", "0", "n", d.mirror_w_um, d.mirror_l_um, "mirror_b")
     _inverters_and_latch(mos, body, d, pk, "n2")
     subckt, top = _wrap(tag, d, spikes, ["memp", "memn", "out"],
                         {"vbp": d.v_bias_V, "vref": d.v_ref_V}, models, body)

@@ -39,7 +39,8 @@ def cmd_characterize(args) -> dict:
                                         corner=args.corner, temperature_C=args.temperature,
                                         workers=args.workers, scheduler=args.scheduler,
                                         out=os.path.join(args.out, "memcap"),
-                                        progress=not args.json and sys.stderr.isatty())
+                                        progress=not args.json and sys.stderr.isatty(),
+                                        mc_samples=args.mc, seed=args.seed)
     if args.family == "sfq":
         from neurospice.characterize.sfq import characterize_sfq
         return characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"),
@@ -212,7 +213,7 @@ QCLIF_TRAIN_OPTIONS = ("dataset", "task", "neuron", "bits", "epochs", "hidden", 
                        "limit")
 #: ``train`` options that map one to one onto TrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
-                 "augment_px", "max_rate", "levels", "program_sigma", "seed", "device", "limit")
+                 "augment_px", "max_rate", "levels", "program_sigma", "offset_sigma_V", "seed", "device", "limit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=27.0, help="°C")
     c.add_argument("--vdd", type=float, default=None, help="supply and spike amplitude, V")
     c.add_argument("--fan-in", type=int, default=64, help="synapses per neuron row")
-    c.add_argument("--mc", type=int, default=0, help="Monte-Carlo mismatch samples per point")
+    c.add_argument("--mc", type=int, default=0, help="Monte-Carlo mismatch samples (memcap: per point; memcap-diff: of the "
+                        "comparator offset, giving threshold_mc.offset_sigma_V)")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--bits", type=int, default=8, help="qclif: weight and state width")
     c.add_argument("--cycles", type=int, default=None,
@@ -266,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--levels", type=int, default=d.levels, help="states per memcapacitor")
     t.add_argument("--program-sigma", type=float, default=d.program_sigma,
                    help="relative programming variation per device")
+    t.add_argument("--offset-sigma", dest="offset_sigma_V", type=float, default=d.offset_sigma_V,
+                   help="comparator offset mismatch per neuron, V (σ; e.g. the artefact's "
+                        "threshold_mc.offset_sigma_V from characterize memcap-diff --mc N)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", default=None, help="cpu | cuda")
     t.add_argument("--limit", type=int, default=None, help="use only N training samples")

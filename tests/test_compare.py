@@ -141,3 +141,22 @@ def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys, monkeypatch)
     assert main(args) == 0
     assert _last_json(capsys)["families"]["memcap"]["checkpoint_sha256"] == m["checkpoint_sha256"]
     assert ck.stat().st_mtime_ns == stamp                 # served from the cache: not trained again
+
+
+def test_paired_gain_is_chip_by_chip():
+    """The variation-aware gain pairs the two curves' chips: a constant +0.02 on every chip
+    has zero standard error whatever the chips' own spread."""
+    from neurospice.training.compare import paired_gain
+    chips = [0.55, 0.70, 0.62, 0.66]
+    plain = [{"spread": 0.3, "draws": 4, "accuracies": chips}]
+    aware = [{"spread": 0.3, "draws": 4, "accuracies": [a + 0.02 for a in chips]}]
+    g = paired_gain(plain, aware)
+    assert abs(g["gain_mean"] - 0.02) < 1e-12 and g["gain_se"] < 1e-12
+    assert g["chips_better"] == 4 and g["chips_worse"] == 0
+    mixed = [{"spread": 0.3, "draws": 4, "accuracies": [0.56, 0.69, 0.63, 0.66]}]
+    g = paired_gain(plain, mixed)
+    d = np.array([0.01, -0.01, 0.01, 0.0])
+    assert abs(g["gain_mean"] - d.mean()) < 1e-12
+    assert abs(g["gain_se"] - d.std(ddof=1) / 2) < 1e-12
+    assert (g["chips_better"], g["chips_worse"]) == (2, 1)
+    assert paired_gain(plain, [{"spread": 0.2, "draws": 4, "accuracies": chips}]) is None

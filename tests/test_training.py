@@ -183,6 +183,22 @@ def test_diff_neuron_with_linear_tables_is_the_ideal_neuron():
     assert zd.sum() > 0
 
 
+def test_offset_error_is_a_shifted_comparator_offset():
+    """A chip's comparator offset error δ per neuron acts exactly like the characterized offset
+    table shifted by δ (the reference: a neuron built from that shifted table)."""
+    torch.manual_seed(3)
+    cp, cn = torch.rand(12, 40, 6) * 60, torch.rand(12, 40, 6) * 20
+    for delta in (-0.02, 0.015):
+        shifted = _linear_diff_neuron(off=0.05 + delta)
+        n = _linear_diff_neuron(off=0.05)
+        s1, s2 = n.initial_state((40, 6)), shifted.initial_state((40, 6))
+        for t in range(12):
+            z1, s1 = n(cp[t], cn[t], s1, torch.full((6,), delta))
+            z2, s2 = shifted(cp[t], cn[t], s2)
+            assert torch.equal(z1, z2)
+        assert z1.sum() > 0
+
+
 def test_corrupt_checkpoint_and_curve(tmp_path):
     bad = tmp_path / "checkpoint.pt"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
@@ -212,3 +228,30 @@ def test_read_equivalent_matches_biolek_model():
     np.testing.assert_allclose(out[0]["v_p_end_V"], out[1]["v_p_end_V"], atol=2e-3)
     np.testing.assert_allclose(out[0]["v_n_end_V"], out[1]["v_n_end_V"], atol=2e-3)
     assert out[0]["spikes"] == out[1]["spikes"]
+
+
+def _firing_offset_V(tech, d, dvth, dv_grid):
+    """Smallest membrane difference (on ``dv_grid``) at which the comparator fires."""
+    fired = []
+    pts = [mc.diff_neuron_point(f"b{k}", tech, d, np.zeros((1, 1)), 2e-15, 2e-15, [8],
+                                v_pos0_V=d.v_ref_V + dv, v_neg0_V=d.v_ref_V, dvth_V=dvth)
+           for k, dv in enumerate(dv_grid)]
+    plot = run_netlist(mc.assemble(tech, pts), circuit="boundary").plot
+    for dv, pt in zip(dv_grid, pts):
+        if mc.measure_diff(plot, pt, d)["spikes"][0]:
+            fired.append(dv)
+    return min(fired)
+
+
+def test_pair_threshold_shift_moves_the_comparator_offset_by_that_shift():
+    """Input-referred offset of a differential pair = its threshold mismatch (first order):
+    shifting one input device's |V_th| by ±20 mV moves the firing offset by ∓/±20 mV, the
+    basis of the offset Monte Carlo (characterize memcap-diff --mc)."""
+    tech, d = generic("tt"), mc.DiffNeuronDesign()
+    grid = np.arange(-0.01, 0.0701, 0.0025)
+    base = _firing_offset_V(tech, d, None, grid)
+    up = _firing_offset_V(tech, d, {"pair_p": 0.02}, grid)
+    down = _firing_offset_V(tech, d, {"pair_p": -0.02}, grid)
+    assert 0.005 < base < 0.06                        # the built-in (sized) offset
+    assert abs(abs(up - base) - 0.02) <= 0.003 and abs(abs(down - base) - 0.02) <= 0.003
+    assert np.sign(up - base) == -np.sign(down - base)

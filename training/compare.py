@@ -16,6 +16,9 @@ variation at several spread levels. The families:
 draw = one chip; :data:`VARIATION` names them):
 
 * memcap / lif: every capacitance ``C → C·(1 + σ·N(0,1))`` (the programmed value's spread);
+  memcap also has CMOS mismatch at every σ > 0: each neuron's comparator offset is off by
+  ``δ ~ N(0, σ_θ)``, σ_θ from the offset's Monte Carlo characterization
+  (:data:`MC_OFFSET_SAMPLES` samples; ``lif``, the ideal reference, has no comparator);
 * sfq: per neuron a critical-current error ``ε ~ N(0, σ)`` shared by its junctions; the bias
   relative to the critical currents is ``1/(1+ε)``, and outside the neuron's characterized
   bias window ``[bias_low, bias_high]`` the neuron fails: below, its junctions never switch
@@ -25,8 +28,10 @@ draw = one chip; :data:`VARIATION` names them):
   period; a failing neuron latches wrong bits, modelled as a random spike (p = ½) every step.
 
 **Variation-aware training** (every family): the plain network fine-tuned with the largest
-spread in the loop, a new chip drawn at every training batch (capacitances for memcap/lif,
-failing neurons for sfq/qclif); compared with the plain network at every spread, on the same chips.
+spread in the loop, a new chip drawn at every training batch (capacitances and comparator
+offsets for memcap, capacitances for lif, failing neurons for sfq/qclif); compared with the
+plain network at every spread, on the same chips, and chip by chip at the largest spread
+(:func:`paired_gain`).
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ from neurospice.circuits.errors import NeurospiceError
 FAMILIES = ("qclif", "memcap", "sfq", "lif")
 
 #: what the spread σ of each family means (the report's wording)
-VARIATION = {"memcap": "capacitance spread σ_C/C per device",
+VARIATION = {"memcap": "capacitance spread σ_C/C per device, + comparator offset mismatch (Monte Carlo σ)",
              "lif": "weight (capacitance) spread σ_C/C per synapse",
              "sfq": "critical-current spread σ_Ic/Ic per neuron",
              "qclif": "critical-path delay spread σ_d/d per neuron (CMOS mismatch)"}
@@ -52,6 +57,9 @@ VARIATION = {"memcap": "capacitance spread σ_C/C per device",
 #: digits with 64 hidden neurons: a white pixel spiking every step, a larger step size)
 FAMILY_TRAINING = {"memcap": {"max_rate": 1.0, "lr": 3e-2}, "lif": {"max_rate": 1.0, "lr": 3e-2},
                    "qclif": {"lr": 3e-2}, "sfq": {}}
+
+#: Monte Carlo samples of the memcap comparator's offset (``characterize memcap-diff --mc``)
+MC_OFFSET_SAMPLES = 16
 
 #: variation-aware fine-tuning: learning rate relative to the family's training rate
 FINE_TUNE_LR = 0.3
@@ -70,15 +78,24 @@ class CompareConfig:
     hidden: int = 64                 #: neurons in every family's hidden layer
     quick: bool = False              #: fewer epochs, cycles, verify samples and draws
     spreads: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
-    draws: int = 5                   #: Monte Carlo draws (chips) per spread level
+    draws: int = 10                  #: Monte Carlo draws (chips) per spread level
     seed: int = 1
     workers: int = 2
 
     @property
     def epochs(self) -> dict:
-        """Training epochs per family; ``variation_aware``: fine-tuning epochs (every family)."""
-        return ({"memcap": 20, "lif": 20, "sfq": 15, "qclif": 30, "variation_aware": 5} if self.quick else
-                {"memcap": 30, "lif": 30, "sfq": 15, "qclif": 40, "variation_aware": 8})
+        """Training epochs per family."""
+        return ({"memcap": 20, "lif": 20, "sfq": 15, "qclif": 30} if self.quick else
+                {"memcap": 30, "lif": 30, "sfq": 15, "qclif": 40})
+
+    @property
+    def fine_tune_epochs(self) -> dict:
+        """Variation-aware fine-tuning epochs per family. memcap/lif: as many as the first
+        training — with a new chip every batch the training accuracy still rises after 20
+        epochs (digits, σ = 0.3), and their epochs take seconds."""
+        e = self.epochs
+        return {"memcap": e["memcap"], "lif": e["lif"], "sfq": 5 if self.quick else 8,
+                "qclif": 5 if self.quick else 8}
 
     @property
     def verify(self) -> dict:
@@ -102,21 +119,36 @@ def _spread_curve(evaluate_at, spreads, draws: int) -> list[dict]:
     for s in spreads:
         acc = [evaluate_at(s, d) for d in range(1 if s == 0 else draws)]
         rows.append({"spread": s, "accuracy_mean": float(np.mean(acc)),
-                     "accuracy_std": float(np.std(acc)), "draws": len(acc)})
+                     "accuracy_std": float(np.std(acc)), "draws": len(acc),
+                     "accuracies": [float(a) for a in acc]})
     return rows
+
+
+def paired_gain(plain: list[dict], aware: list[dict]) -> dict | None:
+    """Variation-aware minus plain accuracy at the largest spread, chip by chip (both curves
+    drew the same chips): mean, its standard error, and on how many chips aware was better."""
+    a, b = plain[-1], aware[-1]
+    if a["spread"] != b["spread"] or a["draws"] < 2 or a["draws"] != b["draws"]:
+        return None
+    d = np.asarray(b["accuracies"]) - np.asarray(a["accuracies"])
+    return {"spread": a["spread"], "gain_mean": float(d.mean()),
+            "gain_se": float(d.std(ddof=1) / np.sqrt(len(d))),
+            "chips_better": int((d > 0).sum()), "chips_worse": int((d < 0).sum()), "draws": len(d)}
 
 
 # --------------------------------------------------------------------------- memcap / lif
 def _memcap_artefact(c: CompareConfig, out: Path, n_in: int, progress: bool) -> Path:
     path = out / "artefacts" / "memcap" / "memcap_diff.json"
-    if not path.exists():
+    if not path.exists() or "threshold_mc" not in json.loads(path.read_text()):
         from neurospice.characterize.memcap_diff import characterize_memcap_diff
         characterize_memcap_diff(fan_ins=(n_in, c.hidden), out=path.parent, workers=c.workers,
-                                 progress=progress)
+                                 progress=progress, mc_samples=MC_OFFSET_SAMPLES, seed=c.seed)
     return path
 
 
-def _memcap_spread_accuracy(ck_path, spreads, draws) -> list[dict]:
+def _memcap_spread_accuracy(ck_path, spreads, draws, offset_sigma_V: float = 0.0) -> list[dict]:
+    """Accuracy against capacitance spread; comparator offsets of σ ``offset_sigma_V`` on
+    every chip with a spread > 0."""
     from .datasets import load_dataset
     from .train import circuit_twin, evaluate, load_checkpoint, model_from_checkpoint
     model, cfg, artefact = model_from_checkpoint(load_checkpoint(ck_path))
@@ -128,6 +160,7 @@ def _memcap_spread_accuracy(ck_path, spreads, draws) -> list[dict]:
 
     def at(s, d):
         model.device_map = replace(base, program_sigma=s)
+        model.offset_sigma_V = offset_sigma_V if s > 0 else 0.0
         return evaluate(model, ds.x_test, ds.y_test, cfg, seed=50_000 + 97 * d)["accuracy"]
     rows = _spread_curve(at, spreads, draws)
     model.device_map = base
@@ -171,14 +204,20 @@ def run_memcap_family(c: CompareConfig, out: Path, family: str = "memcap", progr
                   "latency_per_inference_ns": None, "clock_MHz": None, "accuracy_circuit": None,
                   "energy_counted": "ideal reference: no circuit, no energy",
                   "circuit_check": None})
-    r["robustness"] = _memcap_spread_accuracy(ck, c.spreads, c.draws)
+    # comparator mismatch (memcap): the Monte Carlo σ of the offset (lif: no comparator)
+    sigma_off = artefact["threshold_mc"]["offset_sigma_V"] if family == "memcap" else 0.0
+    if family == "memcap":
+        r["comparator_offset_sigma_mV"] = sigma_off * 1e3
+    r["robustness"] = _memcap_spread_accuracy(ck, c.spreads, c.draws, sigma_off)
     # variation-aware: fine-tune the plain network with the largest spread in the loop
     s_max = max(c.spreads)
     if s_max > 0:
-        ta = replace(tc, program_sigma=s_max, init_from=ck, epochs=c.epochs["variation_aware"],
-                     lr=tc.lr * FINE_TUNE_LR)
+        ta = replace(tc, program_sigma=s_max, offset_sigma_V=sigma_off, init_from=ck,
+                     epochs=c.fine_tune_epochs[family], lr=tc.lr * FINE_TUNE_LR)
         ma = train_memcap(ta, out=out / "train" / f"{family}-variation-aware", progress=progress)
-        r["robustness_variation_aware"] = _memcap_spread_accuracy(ma["checkpoint"], c.spreads, c.draws)
+        r["robustness_variation_aware"] = _memcap_spread_accuracy(ma["checkpoint"], c.spreads, c.draws,
+                                                                  sigma_off)
+        r["variation_aware_gain"] = paired_gain(r["robustness"], r["robustness_variation_aware"])
         r["variation_aware_checkpoint"] = ma["checkpoint"]
     return r
 
@@ -235,7 +274,7 @@ def run_sfq_family(c: CompareConfig, out: Path, progress: bool = False) -> dict:
     fails = sfq_failures(window["bias_low"], window["bias_high"])
 
     def fine_tune(fault):
-        ta = replace(tc, epochs=c.epochs["variation_aware"], lr=tc.lr * FINE_TUNE_LR)
+        ta = replace(tc, epochs=c.fine_tune_epochs["sfq"], lr=tc.lr * FINE_TUNE_LR)
         ma = train_sfq(ta, out=out / "train" / "sfq-variation-aware", progress=progress, init_from=ck,
                        fault=fault)
         return model_from_sfq_checkpoint(load_sfq_checkpoint(ma["checkpoint"]))[0], ma["checkpoint"]
@@ -283,6 +322,7 @@ def _fault_robustness(c: CompareConfig, model, install, accuracy, seed_base: int
         g = np.random.default_rng(c.seed)
         tuned, path = fine_tune(lambda net: install(net, s_max, g))
         out.update(robustness_variation_aware=curve(tuned), variation_aware_checkpoint=path)
+        out["variation_aware_gain"] = paired_gain(out["robustness"], out["robustness_variation_aware"])
     return out
 
 
@@ -355,7 +395,7 @@ def run_qclif_family(c: CompareConfig, out: Path, progress: bool = False) -> dic
     H = model.sizes[1]
 
     def fine_tune(fault):
-        ta = replace(tc, epochs=c.epochs["variation_aware"], lr=tc.lr * FINE_TUNE_LR)
+        ta = replace(tc, epochs=c.fine_tune_epochs["qclif"], lr=tc.lr * FINE_TUNE_LR)
         ma = train_qclif(ta, out=out / "train" / "qclif-variation-aware", progress=progress, artefact=art,
                          init_from=ck, fault=fault)
         return model_from_qclif_checkpoint(load_qclif_checkpoint(ma["checkpoint"]))[0], ma["checkpoint"]

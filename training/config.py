@@ -20,6 +20,7 @@ class TrainConfig:
     lr: float = 1e-2
     levels: int = 16
     program_sigma: float = 0.0
+    offset_sigma_V: float = 0.0      #: comparator offset mismatch per neuron (σ, V), a new draw per chip
     seed: int = 1
     val_fraction: float = 0.1
     device: str = "cpu"

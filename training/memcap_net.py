@@ -22,6 +22,10 @@ datasheet — ``u ← β·u + g·(c+ − c−)``, fire at ``u ≥ θ_0 = V_ref +
 ``C+ = C_min + max(w, 0)·ΔC``, ``C− = C_min + max(−w, 0)·ΔC`` (``ΔC = C_max − C_min``), each
 quantized to ``levels`` equally spaced states; programming variation multiplies each device
 by ``1 + σ·N(0, 1)``. The inverse is ``w = (C+ − C−)/ΔC``.
+
+**Comparator mismatch** (``MemcapSNN(offset_sigma_V=σ_θ)``): every neuron's firing offset is
+``θ + δ`` with ``δ ~ N(0, σ_θ)`` drawn once per chip (per forward pass in training) — σ_θ from
+the offset's Monte Carlo characterization (``threshold_mc`` of the artefact).
 """
 from __future__ import annotations
 
@@ -112,11 +116,14 @@ class DiffNeuron(nn.Module):
         t = (x - self.th_v[i - 1]) / (self.th_v[i] - self.th_v[i - 1])
         return (self.th_off[i - 1] * (1 - t) + self.th_off[i] * t).to(v_neg.dtype)
 
-    def forward(self, c_pos, c_neg, state):
+    def forward(self, c_pos, c_neg, state, offset_error=None):
+        """One step; ``offset_error`` ``[n_out]`` (V): this chip's comparator offset errors."""
         vp, vn = state
         pp = interp2d(self.peak, self.v_axis, self.c_axis, vp, c_pos)
         pn = interp2d(self.peak, self.v_axis, self.c_axis, vn, c_neg)
         self.margin = pp - pn - self.offset(pn)
+        if offset_error is not None:
+            self.margin = self.margin - offset_error
         z = SpikeFn.apply(self.margin, self.gamma, self.width)
         ep = interp2d(self.end, self.v_axis, self.c_axis, vp, c_pos)
         en = interp2d(self.end, self.v_axis, self.c_axis, vn, c_neg)
@@ -135,9 +142,11 @@ class IdealNeuron(nn.Module):
     def initial_state(self, shape, device=None, dtype=None):
         return torch.zeros(shape, device=device, dtype=dtype)
 
-    def forward(self, c_pos, c_neg, u):
+    def forward(self, c_pos, c_neg, u, offset_error=None):
         u = self.beta * u + self.gain * (c_pos - c_neg)
         self.margin = u - self.threshold
+        if offset_error is not None:
+            self.margin = self.margin - offset_error
         z = SpikeFn.apply(self.margin, self.gamma, self.width)
         return z, (1 - z) * u
 
@@ -164,8 +173,10 @@ class MemcapSNN(nn.Module):
     """
 
     def __init__(self, artefact: dict, sizes: list[int], neuron: str = "circuit",
-                 device_map: DeviceMap | None = None, quantize: bool = True, seed: int = 1):
+                 device_map: DeviceMap | None = None, quantize: bool = True, seed: int = 1,
+                 offset_sigma_V: float = 0.0):
         super().__init__()
+        self.offset_sigma_V = float(offset_sigma_V)
         if artefact.get("family") != "memcap_diff":
             raise ArtefactError(f"curve artefact family is {artefact.get('family')!r}, "
                                 "need 'memcap_diff' (neurospice characterize memcap-diff)")
@@ -190,11 +201,20 @@ class MemcapSNN(nn.Module):
         q = self.quantize if quantize is None else quantize
         return [self.device_map.to_capacitance(w, quantize=q, generator=generator) for w in self.weights]
 
-    def forward(self, spikes: torch.Tensor, caps=None, record: bool = False):
+    def offset_errors(self, generator=None) -> list[torch.Tensor] | None:
+        """One chip's comparator offset errors (V), ``[n_out]`` per layer; None without mismatch."""
+        if self.offset_sigma_V <= 0:
+            return None
+        return [self.offset_sigma_V * torch.randn(w.shape[1], generator=generator) for w in self.weights]
+
+    def forward(self, spikes: torch.Tensor, caps=None, record: bool = False, offsets=None):
         """``spikes [T, B, n_in]`` → output spike counts ``[B, n_out]`` (and, with ``record``,
         every layer's spikes ``[T, B, n]``). ``self.margin_sum`` keeps the output layer's
-        summed distance to its firing point (V), a smooth training signal."""
+        summed distance to its firing point (V), a smooth training signal. ``caps`` and
+        ``offsets`` (one chip) are drawn anew when not given."""
         caps = caps or self.capacitances()
+        if offsets is None and self.offset_sigma_V > 0:
+            offsets = [o.to(spikes.device) for o in self.offset_errors()]
         T, B = spikes.shape[:2]
         states = [nrn.initial_state((B, w.shape[1]), spikes.device) for nrn, w in zip(self.neurons, self.weights)]
         counts, margin = 0, 0
@@ -202,7 +222,7 @@ class MemcapSNN(nn.Module):
         for t in range(T):
             s = spikes[t]
             for li, (nrn, (cp, cn)) in enumerate(zip(self.neurons, caps)):
-                s, states[li] = nrn(s @ cp, s @ cn, states[li])
+                s, states[li] = nrn(s @ cp, s @ cn, states[li], None if offsets is None else offsets[li])
                 if record:
                     rec[li].append(s)
             counts = counts + s

@@ -166,14 +166,24 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
             if r.get(key):
                 L.append(f"| {name} | {r['variation']} | " + " | ".join(
                     f"{p['accuracy_mean']:.3f} ± {p['accuracy_std']:.3f}" for p in r[key]) + " |")
+    sig = results.get("memcap", {}).get("comparator_offset_sigma_mV")
     L += ["", "Failure models (see `neurospice.training.compare`): memcap/lif — every capacitance "
-          "×(1 + σ·N(0,1)); sfq — a neuron whose critical currents are off by ε sees its bias at "
+          "×(1 + σ·N(0,1))" + (f"; memcap also, at every σ > 0, each neuron's comparator offset off by "
+                               f"N(0, {sig:.1f} mV) (its Monte Carlo σ)" if sig else "") + "; sfq — a neuron whose critical currents are off by ε sees its bias at "
           "1/(1+ε), outside its characterized bias window it is silent (too low) or free-running "
           "(too high)" + (f", window {results['sfq']['bias_window']}" if "sfq" in results else "") +
           "; qclif — a neuron whose critical path is slower by 1+ε than the guard at fmax allows "
           "latches wrong bits (random spikes). Variation-aware: the plain network fine-tuned with "
-          f"σ = {max(config.spreads):g} drawn anew at every training step.", "",
-          f"![robustness]({figs['robustness'].name})", "",
+          f"σ = {max(config.spreads):g} drawn anew at every training step.", ""]
+    gains = [(fam, r["variation_aware_gain"]) for fam, r in results.items() if r.get("variation_aware_gain")]
+    if gains:
+        L += ["Variation-aware minus plain at the largest spread, chip by chip on the same chips "
+              "(mean ± standard error; chips where it was better / worse):", ""]
+        L += [f"- **{fam}** (σ = {g['spread']:g}): {g['gain_mean']:+.3f} ± {g['gain_se']:.3f}; "
+              f"better on {g['chips_better']}, worse on {g['chips_worse']} of {g['draws']} chips"
+              for fam, g in gains]
+        L += [""]
+    L += [f"![robustness]({figs['robustness'].name})", "",
           f"![energy vs accuracy]({figs['energy'].name})", "",
           "## Provenance", "", "| family | artefact | SHA-256 | checkpoint | SHA-256 |", "|---|---|---|---|---|"]
     for fam, r in results.items():

@@ -31,6 +31,7 @@ from .memcap_net import DeviceMap, MemcapSNN
 CHECKPOINT_FORMAT = "neurospice.checkpoint"
 CHECKPOINT_VERSION = 1
 MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
+VAL_CHIPS = 5  #: chips (programming-variation draws) the validation accuracy averages over
 
 
 class CheckpointError(NeurospiceError):
@@ -46,13 +47,13 @@ def build_model(cfg: TrainConfig, artefact: dict, n_in: int, n_out: int) -> Memc
     dm = DeviceMap(artefact["summary"]["c_min_F"] * 1e15, artefact["summary"]["c_max_F"] * 1e15,
                    levels=cfg.levels, program_sigma=cfg.program_sigma)
     return MemcapSNN(artefact, [n_in, cfg.hidden, n_out], neuron=neuron, device_map=dm,
-                     quantize=cfg.mode == "aware", seed=cfg.seed)
+                     quantize=cfg.mode == "aware", seed=cfg.seed, offset_sigma_V=cfg.offset_sigma_V)
 
 
 def circuit_twin(model: MemcapSNN, artefact: dict) -> MemcapSNN:
     """The same weights on circuit neurons with the quantized device map (evaluation)."""
     twin = MemcapSNN(artefact, model.sizes, neuron="circuit", device_map=model.device_map,
-                     quantize=True)
+                     quantize=True, offset_sigma_V=model.offset_sigma_V)
     twin.load_state_dict(model.state_dict(), strict=False)
     return twin.to(next(model.parameters()).device)
 
@@ -62,14 +63,17 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, s
              energy: dict | None = None, batch: int = 500) -> dict:
     """Accuracy (ties count as wrong) and, with ``energy``, events and energy per inference."""
     dev = next(model.parameters()).device
-    caps = model.capacitances(generator=torch.Generator().manual_seed(seed))
+    chip = torch.Generator().manual_seed(seed)      # one chip: its devices, then its comparators
+    caps = model.capacitances(generator=chip)
     caps = [(a.to(dev), b.to(dev)) for a, b in caps]
+    offsets = model.offset_errors(generator=chip)
+    offsets = [o.to(dev) for o in offsets] if offsets else None
     correct, n = 0, 0
     ev = {"spikes": 0.0, "active_fF": 0.0}
     for i in range(0, len(y), batch):
         xb = torch.as_tensor(x[i:i + batch])
         s = encode(xb, cfg.steps, cfg.encoding, seed=seed + i, max_rate=cfg.max_rate).to(dev)
-        counts, rec = model(s, caps, record=True)
+        counts, rec = model(s, caps, record=True, offsets=offsets)
         top = counts.max(1).values
         pred = counts.argmax(1).cpu()
         unique = (counts == top[:, None]).sum(1).cpu() == 1
@@ -252,7 +256,11 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
             n += len(idx)
         sched.step()
         model.eval()
-        val = evaluate(model, xva, yva, cfg, seed=10_000)
+        # under programming variation, one chip's validation accuracy is too noisy to pick
+        # the best epoch by: average over VAL_CHIPS fixed chips
+        chips = VAL_CHIPS if cfg.program_sigma > 0 or cfg.offset_sigma_V > 0 else 1
+        val = {"accuracy": float(np.mean([evaluate(model, xva, yva, cfg, seed=10_000 + 97 * d)["accuracy"]
+                                          for d in range(chips)]))}
         h = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": corr / n,
              "val_accuracy": val["accuracy"], "wall_s": time.time() - t0}
         history.append(h)
