@@ -480,7 +480,8 @@ def _config_key(c: CompareConfig) -> str:
     d.pop("families")
     d.pop("workers")
     d.update(epochs=c.epochs, verify=c.verify, qclif_cycles=c.qclif_cycles, training=FAMILY_TRAINING,
-             fine_tune_lr=FINE_TUNE_LR)
+             fine_tune_lr=FINE_TUNE_LR, fine_tune_epochs=c.fine_tune_epochs,
+             mc_offset_samples=MC_OFFSET_SAMPLES)
     return json.dumps(d, sort_keys=True, default=list)
 
 
