@@ -39,13 +39,17 @@ BOUNDARY_AXES = {"v_neg0_V": [0.0, 0.3, 0.6, 0.9], "dv_V": [float(v) for v in np
 OFFSET_MC_DV_V = [float(v) for v in np.arange(-0.05, 0.1201, 0.005)]
 
 
-def _firing_offset(rows: list[tuple[float, dict]], where: str) -> float:
-    """Midpoint between the largest quiet and the smallest firing ``dv`` (sorted rows)."""
+def _firing_offset(rows: list[tuple[float, dict]], where: str, fires_at_start_ok: bool = False) -> float:
+    """Midpoint between the largest quiet and the smallest firing ``dv`` (sorted rows).
+    ``fires_at_start_ok``: firing already at the smallest ``dv`` gives that ``dv`` (the offset
+    is at most that) instead of an error."""
     fired = [dv for dv, m in rows if m["spike"]]
     if not fired:
         raise RuntimeError(f"comparator never fired ({where}); widen dv_V")
     quiet = [dv for dv, m in rows if not m["spike"] and dv < min(fired)]
     if not quiet:
+        if fires_at_start_ok:
+            return min(fired)
         raise RuntimeError(f"comparator fired at the smallest dv ({where}); widen dv_V downwards")
     return 0.5 * (max(quiet) + min(fired))
 
@@ -70,13 +74,14 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
     res_b = run_sweep(bound, workers=workers, scheduler=scheduler, cache=cache, progress=progress)
     res_mc = None
     if mc_samples > 0:
-        v_neg = mc.DiffNeuronDesign().v_ref_V
+        v_neg = design.v_ref_V
         mc_sweep = Sweep(recipe="memcap_diff", axes={"v_neg0_V": [v_neg], "dv_V": OFFSET_MC_DV_V,
                                                      "fan_in": [fan_ins[0]], "mode": ["boundary"]},
                          technology=technology, corners=[corner], temperatures_C=[temperature_C],
                          mc_samples=mc_samples, seed=seed)
         res_mc = run_sweep(mc_sweep, workers=workers, scheduler=scheduler, cache=cache, progress=progress)
-    failed = res_h.failed + res_b.failed + (res_mc.failed if res_mc else [])
+    runs = [res_h, res_b] + ([res_mc] if res_mc else [])
+    failed = [f for r in runs for f in r.failed]
     if failed:
         raise RuntimeError(f"{len(failed)} characterization points failed, first: "
                            f"{failed[0].point} — {failed[0].reason}")
@@ -101,11 +106,7 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
     offsets, e_spike = [], []
     for vn in vn_axis:
         rows = sorted((r.point["dv_V"], r.result) for r in res_b.ok if abs(r.point["v_neg0_V"] - vn) < 1e-9)
-        fired = [dv for dv, m in rows if m["spike"]]
-        if fired and not any(not m["spike"] and dv < min(fired) for dv, m in rows):
-            offsets.append(min(fired))        # fires from dv = 0: the offset is at most that
-        else:
-            offsets.append(_firing_offset(rows, f"v_neg = {vn} V"))
+        offsets.append(_firing_offset(rows, f"v_neg = {vn} V", fires_at_start_ok=True))
         e_spike += [m["energy_J"] for dv, m in rows if m["spike"]]
     idle_ref = layers[str(fan_ins[0])]["energy_idle_step_J"]
     threshold_mc = None
@@ -122,7 +123,7 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
                         "mismatch_model": ("the PDK's per-device mismatch" if technology == "sky130" else
                                            "Pelgrom threshold shifts of the comparator pair and mirror, "
                                            f"A_VT = {GENERIC_MISMATCH['a_vt_mV_um']} mV·µm")}
-    all_results = res_h.results + res_b.results + (res_mc.results if res_mc else [])
+    all_results = [x for r in runs for x in r.results]
     net_hash = hashlib.sha256("".join(sorted(r.key for r in all_results)).encode()).hexdigest()
     artefact = {
         "family": "memcap_diff",
@@ -143,9 +144,9 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
     }
     path = save_artefact(artefact, Path(out) / "memcap_diff.json")
     return {"artefact": str(path), "points": artefact["summary"]["points"],
-            "cached": res_h.n_cached + res_b.n_cached + (res_mc.n_cached if res_mc else 0), "failed": 0,
+            "cached": sum(r.n_cached for r in runs), "failed": 0,
             "offset_V": offsets, "energy_spike_J": artefact["summary"]["energy_spike_J"],
             "offset_sigma_V": threshold_mc["offset_sigma_V"] if threshold_mc else None,
             "energy_idle_step_J": {f: layers[f]["energy_idle_step_J"] for f in layers},
             "energy_per_active_fF_J": {f: layers[f]["energy_per_active_fF_J"] for f in layers},
-            "technology": res_h.technology["labels"], "wall_s": res_h.wall_s + res_b.wall_s + (res_mc.wall_s if res_mc else 0.0)}
+            "technology": res_h.technology["labels"], "wall_s": sum(r.wall_s for r in runs)}

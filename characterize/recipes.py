@@ -28,6 +28,13 @@ def mc_sample(point: dict) -> np.random.Generator | None:
     return np.random.default_rng([int(point.get("seed", 1)), int(point["mc"])])
 
 
+def pelgrom_shifts_V(areas_um2: dict, rng: np.random.Generator) -> dict:
+    """Threshold shift (V) per device role, ``σ = A_VT/√(W·L)`` (:data:`GENERIC_MISMATCH`),
+    drawn in sorted role order."""
+    return {role: GENERIC_MISMATCH["a_vt_mV_um"] * 1e-3 / math.sqrt(a) * rng.standard_normal()
+            for role, a in sorted(areas_um2.items())}
+
+
 @dataclass
 class MemcapRecipe:
     """One step of the memcapacitive neuron from a given membrane voltage.
@@ -77,8 +84,7 @@ class MemcapRecipe:
                          "leak": d.leak_w_um * d.leak_l_um, "comp_n": d.comp_wn_um * d.l_um,
                          "comp_p": d.comp_wp_um * d.l_um, "fire": d.fire_w_um * d.l_um,
                          "reset": d.reset_w_um * d.l_um}
-                dvth = {role: GENERIC_MISMATCH["a_vt_mV_um"] * 1e-3 / math.sqrt(a)
-                        * rng.standard_normal() for role, a in sorted(areas.items())}
+                dvth = pelgrom_shifts_V(areas, rng)
         return mc.neuron_point(tag, tech, d, np.array([spikes]), caps, mult,
                                v_mem0_V=float(point.get("v_mem0_V", 0.0)), c_mem_scale=c_scale,
                                dvth_V=dvth)
@@ -149,8 +155,7 @@ class MemcapDiffRecipe:
             return None
         areas = {"pair_p": d.pair_w_um * d.offset_ratio * d.pair_l_um, "pair_n": d.pair_w_um * d.pair_l_um,
                  "mirror_a": d.mirror_w_um * d.mirror_l_um, "mirror_b": d.mirror_w_um * d.mirror_l_um}
-        return {role: GENERIC_MISMATCH["a_vt_mV_um"] * 1e-3 / math.sqrt(a) * rng.standard_normal()
-                for role, a in sorted(areas.items())}
+        return pelgrom_shifts_V(areas, rng)
 
     def analysis(self, piece, options) -> str:
         return mc.analysis_cards([piece])

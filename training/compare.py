@@ -205,8 +205,9 @@ def run_memcap_family(c: CompareConfig, out: Path, family: str = "memcap", progr
                   "energy_counted": "ideal reference: no circuit, no energy",
                   "circuit_check": None})
     # comparator mismatch (memcap): the Monte Carlo σ of the offset (lif: no comparator)
-    sigma_off = artefact["threshold_mc"]["offset_sigma_V"] if family == "memcap" else 0.0
+    sigma_off = 0.0
     if family == "memcap":
+        sigma_off = artefact["threshold_mc"]["offset_sigma_V"]
         r["comparator_offset_sigma_mV"] = sigma_off * 1e3
     r["robustness"] = _memcap_spread_accuracy(ck, c.spreads, c.draws, sigma_off)
     # variation-aware: fine-tune the plain network with the largest spread in the loop
