@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from neurospice.characterize.artefact import load_artefact
-from neurospice.training.memcap_net import DiffNeuron, nearest_layer
+from neurospice.training.memcap_net import DiffNeuron
 from neurospice.training.neurons import LIF, TableNeuron
 
 #: drive scale (fF of active capacitance per step) that keeps the neurons firing now and then
@@ -66,7 +66,7 @@ def run(curve: str, device: str, batch: int, neurons: int, steps: int, repeats: 
                        ("cpu" if device == "auto" else device))
     dt = getattr(torch, dtype)
     art = load_artefact(curve)
-    diff = DiffNeuron(nearest_layer(art, 784), art["threshold"], art["summary"]["v_reset_neg_V"]).to(dev)
+    diff = DiffNeuron.from_artefact(art, 784).to(dev)
     lif = LIF(beta=0.95, threshold=1.0).to(dev)
     g = torch.Generator(device="cpu").manual_seed(0)
     shape = (steps, batch, neurons)

@@ -15,7 +15,8 @@ from neurospice.circuits.engine import run_netlist
 from neurospice.circuits.errors import ArtefactError
 from neurospice.circuits.technology import generic
 from neurospice.training.datasets import DatasetError, encode, load_dataset, load_idx, read_idx
-from neurospice.training.memcap_net import DeviceMap, DiffNeuron, IdealNeuron
+from neurospice.training.memcap_net import DeviceMap, DiffNeuron, IdealNeuron, surrogate_half_width_V
+from neurospice.training.neurons import decide
 from neurospice.training.train import CheckpointError, load_checkpoint
 
 
@@ -123,12 +124,16 @@ def test_random_shift_moves_whole_images_within_range():
     assert len(set(zip(rows.tolist(), cols.tolist()))) == 25
 
 
+LINEAR_DELTA_fF = 18.0   #: the device range of the linear test tables
+
+
 def _linear_diff_neuron(g=0.004, v_ref=0.3, off=0.05):
     cs = np.linspace(0, 400, 41)
     vs = np.linspace(0, 3.0, 31)
     lin = (vs[:, None] + g * cs[None, :]).tolist()
     table = {"v_mem0_V": vs.tolist(), "c_active_fF": cs.tolist(), "v_mem_peak_V": lin, "v_mem_end_V": lin}
-    return DiffNeuron(table, {"v_neg_V": [0.0, 3.0], "offset_V": [off, off]}, v_ref)
+    return DiffNeuron(table, {"v_neg_V": [0.0, 3.0], "offset_V": [off, off]}, v_ref,
+                      surrogate_half_width_V(table, LINEAR_DELTA_fF))
 
 
 def _run_diff(neuron, cp, cn, dtype=torch.float32):
@@ -172,6 +177,7 @@ def test_diff_neuron_with_linear_tables_is_the_ideal_neuron():
     g, v_ref, off = 0.004, 0.3, 0.05
     diff = _linear_diff_neuron(g, v_ref, off)
     ideal = IdealNeuron(g, 1.0, v_ref + off)
+    assert diff.width == pytest.approx(g * LINEAR_DELTA_fF)   # one full-weight row's step
     torch.manual_seed(0)
     cp = torch.rand(12, 50, 7) * 60
     cn = torch.rand(12, 50, 7) * 20
@@ -181,6 +187,19 @@ def test_diff_neuron_with_linear_tables_is_the_ideal_neuron():
         zi, si = ideal(cp[t], cn[t], si)
         assert torch.equal(zd, zi)
     assert zd.sum() > 0
+
+
+def test_decide_counts_then_first_spike():
+    """Hand-made output trains [T = 4, B, n = 3] with known answers."""
+    def trains(*rows):                               # rows: per neuron, a string of 0/1 per step
+        return torch.tensor([[int(ch) for ch in r] for r in rows], dtype=torch.float32).T[:, None, :]
+    cases = [(("1100", "1000", "0000"), 0),          # most spikes
+             (("0011", "0110", "0000"), 1),          # 2 each: neuron 1 fired first (step 1)
+             (("0101", "0101", "0001"), -1),         # same count, same first step: undecided
+             (("0000", "0000", "0000"), -1),         # silent: undecided
+             (("0001", "0000", "0000"), 0)]
+    got = torch.cat([decide(trains(*rows)) for rows, _ in cases])
+    assert got.tolist() == [want for _, want in cases]
 
 
 def test_offset_error_is_a_shifted_comparator_offset():

@@ -38,6 +38,20 @@ class SpikeFn(torch.autograd.Function):
         return grad * sg, None, None
 
 
+def decide(out_spikes: torch.Tensor) -> torch.Tensor:
+    """Output spikes ``[T, B, n_out]`` → class ``[B]``: most spikes, a tie to the earliest
+    first spike; −1 where that still ties (undecided)."""
+    T = out_spikes.shape[0]
+    counts = out_spikes.sum(0)
+    fired = out_spikes > 0
+    first = torch.where(fired.any(0), fired.float().argmax(0).to(counts.dtype),
+                        torch.full_like(counts, T))
+    score = counts * (T + 1) + (T - first)          # count first, then earlier is better
+    top = score.max(1).values
+    pred = score.argmax(1)
+    return torch.where((score == top[:, None]).sum(1) == 1, pred, torch.full_like(pred, -1))
+
+
 def interp2d(grid: torch.Tensor, v_axis: torch.Tensor, c_axis: torch.Tensor,
              v: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Bilinear interpolation of ``grid[len(v_axis), len(c_axis)]`` at (v, c), clamped to the axes.

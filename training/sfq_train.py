@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from ..characterize.artefact import load_artefact
 from .config import SFQTrainConfig
 from .datasets import encode, load_dataset, subset, validation_split
+from .neurons import decide
 from .sfq_net import SFQNet, sfq_spec
 from .train import plot_history, read_family_checkpoint, sha256_file
 
@@ -32,7 +33,8 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
         for i in range(0, len(x), 256):
             s = encode(x[i:i + 256], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
             out = model(s)
-            correct += int((out["logits"].argmax(1).cpu() == torch.as_tensor(y[i:i + 256])).sum())
+            # the memcap rule: most pulses, a tie to the first (not argmax's lowest index)
+            correct += int((decide(out["out"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
             pulses += float(out["hidden"].sum() + out["out"].sum())
     model.train()
     return {"accuracy": correct / len(x), "spikes_per_inference": pulses / len(x)}

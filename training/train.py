@@ -27,10 +27,13 @@ from neurospice.circuits.errors import NeurospiceError
 from .config import TrainConfig
 from .datasets import encode, load_dataset, stratified_split
 from .memcap_net import DeviceMap, MemcapSNN
+from .neurons import decide
 
 CHECKPOINT_FORMAT = "neurospice.checkpoint"
 CHECKPOINT_VERSION = 1
 MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
+#: how the output layer's spikes name a class (``memcap_net.decide``)
+DECISION = "most output spikes; a tie goes to the neuron that spiked first; still tied: wrong"
 VAL_CHIPS = 5  #: chips (programming-variation draws) the validation accuracy averages over
 
 
@@ -44,8 +47,7 @@ def sha256_file(path) -> str:
 
 def build_model(cfg: TrainConfig, artefact: dict, n_in: int, n_out: int) -> MemcapSNN:
     neuron = "circuit" if cfg.mode == "aware" else "ideal"
-    dm = DeviceMap(artefact["summary"]["c_min_F"] * 1e15, artefact["summary"]["c_max_F"] * 1e15,
-                   levels=cfg.levels, program_sigma=cfg.program_sigma)
+    dm = DeviceMap.from_artefact(artefact, levels=cfg.levels, program_sigma=cfg.program_sigma)
     return MemcapSNN(artefact, [n_in, cfg.hidden, n_out], neuron=neuron, device_map=dm,
                      quantize=cfg.mode == "aware", seed=cfg.seed, offset_sigma_V=cfg.offset_sigma_V)
 
@@ -61,29 +63,31 @@ def circuit_twin(model: MemcapSNN, artefact: dict) -> MemcapSNN:
 @torch.no_grad()
 def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int,
              energy: dict | None = None, batch: int = 500) -> dict:
-    """Accuracy (ties count as wrong) and, with ``energy``, events and energy per inference."""
+    """Accuracy (the :func:`decide` rule: most spikes, a tie to the first spike; and, as
+    ``accuracy_count_only``, spike counts alone with any tie wrong) and, with ``energy``,
+    events and energy per inference."""
     dev = next(model.parameters()).device
     chip = torch.Generator().manual_seed(seed)      # one chip: its devices, then its comparators
     caps = model.capacitances(generator=chip)
     caps = [(a.to(dev), b.to(dev)) for a, b in caps]
     offsets = model.offset_errors(generator=chip)
     offsets = [o.to(dev) for o in offsets] if offsets else None
-    correct, n = 0, 0
+    correct, correct_counts, n = 0, 0, 0
     ev = {"spikes": 0.0, "active_fF": 0.0}
     for i in range(0, len(y), batch):
         xb = torch.as_tensor(x[i:i + batch])
         s = encode(xb, cfg.steps, cfg.encoding, seed=seed + i, max_rate=cfg.max_rate).to(dev)
         counts, rec = model(s, caps, record=True, offsets=offsets)
-        top = counts.max(1).values
-        pred = counts.argmax(1).cpu()
-        unique = (counts == top[:, None]).sum(1).cpu() == 1
-        correct += int(((pred == torch.as_tensor(y[i:i + batch])) & unique).sum())
+        yb = torch.as_tensor(y[i:i + batch])
+        correct += int((decide(rec[-1]).cpu() == yb).sum())
+        unique = (counts == counts.max(1).values[:, None]).sum(1).cpu() == 1
+        correct_counts += int(((counts.argmax(1).cpu() == yb) & unique).sum())
         n += len(xb)
         ins = [s] + rec[:-1]
         for layer_in, layer_out, (cp, cn) in zip(ins, rec, caps):
             ev["active_fF"] += float((layer_in @ (cp + cn)).sum())
             ev["spikes"] += float(layer_out.sum())
-    out = {"accuracy": correct / max(n, 1)}
+    out = {"accuracy": correct / max(n, 1), "accuracy_count_only": correct_counts / max(n, 1)}
     if energy:
         n_neurons = sum(model.sizes[1:])
         per_inf = (energy["idle_step_J"] * n_neurons * cfg.steps
@@ -279,6 +283,7 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
     evaluated = circuit_twin(model, artefact) if cfg.mode == "naive" else model
     test = evaluate(evaluated, ds.x_test, ds.y_test, cfg, seed=20_000, energy=energy)
     metrics = {"mode": cfg.mode, "accuracy_test": test["accuracy"],
+               "accuracy_test_count_only": test["accuracy_count_only"], "decision": DECISION,
                "accuracy_val_best": best, "checkpoint": str(out / "checkpoint.pt"),
                "energy_per_inference_nJ": test["energy_per_inference_nJ"],
                "spikes_per_inference": test["spikes_per_inference"],

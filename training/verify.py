@@ -4,7 +4,7 @@ For each of ``samples`` test images the input is encoded once; the PyTorch model
 layer's spikes. Then in ngspice, with the checkpoint's mapped (quantized) capacitance pairs:
 
 * the **whole output layer** is simulated, driven by the model's hidden-layer spikes; its
-  spike counts give ``accuracy_circuit`` (a tie counts as wrong, as in the model);
+  spikes give ``accuracy_circuit`` by the model's decision rule (``memcap_net.decide``);
 * optionally ``hidden_neurons`` randomly chosen hidden neurons per sample, driven by the
   input spikes.
 
@@ -31,6 +31,7 @@ from neurospice.circuits.engine import run_netlist
 from neurospice.circuits.technology import generic
 
 from .datasets import encode, load_dataset
+from .neurons import decide
 from .train import circuit_twin, load_checkpoint, model_from_checkpoint, sha256_file
 
 
@@ -122,13 +123,9 @@ def verify_checkpoint(checkpoint, samples: int = 100, hidden_neurons: int = 0, w
         if r["hidden_circuit"]:
             hc, hm = np.array(r["hidden_circuit"]), np.array(r["hidden_model"])
             hid_agree += int((hc == hm).sum()); hid_total += hc.size
-        for arr, kind in ((oc, "c"), (om, "m")):
-            cnt = arr.sum(1)
-            ok = int(cnt.argmax() == r["label"] and (cnt == cnt.max()).sum() == 1)
-            if kind == "c":
-                corr_c += ok
-            else:
-                corr_m += ok
+        # [n_out, T] → [T, 1, n_out]
+        corr_c += int(decide(torch.as_tensor(oc.T[:, None, :])).item() == r["label"])
+        corr_m += int(decide(torch.as_tensor(om.T[:, None, :])).item() == r["label"])
     cells = agree + hid_agree
     return {"spike_agreement": cells / max(total + hid_total, 1),
             "spike_agreement_output": agree / max(total, 1),
