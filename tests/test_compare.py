@@ -47,11 +47,9 @@ def test_stuck_hook_forces_failed_neurons_only():
     assert (y[..., 0] == 0).all() and (y[..., 1] == 0.5).all() and (y[..., 2] == 1).all()
 
 
-@pytest.fixture(scope="module")
-def curve(tmp_path_factory):
-    from neurospice.characterize.memcap_diff import characterize_memcap_diff
-    out = tmp_path_factory.mktemp("curve")
-    return characterize_memcap_diff(fan_ins=(64, 16), workers=2, out=out, progress=False)["artefact"]
+@pytest.fixture
+def curve(memcap_diff_curve):
+    return memcap_diff_curve
 
 
 def _euler_lif(node, currents, dt):

@@ -118,12 +118,16 @@ def test_gate_level_check_catches_a_wrong_gate(monkeypatch):
 @pytest.mark.sky130
 @pytest.mark.slow
 def test_spice_6bit_neuron_is_bit_exact(tmp_path):
-    """A second width through the generator: 6 bits, 12 random cycles."""
-    from neurospice.characterize.qclif import simulate
+    """A second width through the generator: 6 bits, 60 random cycles of the generated netlist
+    as ngspice XSPICE gates (the 8-bit netlist is checked at transistor level above; the
+    logic is what changes with the width)."""
+    from neurospice.characterize.qclif import simulate_gate_level
     cfg = QCLIFConfig.for_bits(6)
-    r = simulate(random_inputs(cfg, 12, seed=5), cfg)
-    assert r.bit_exact, r.mismatches
-    assert r.registers["z"].sum() > 0
+    inp = random_inputs(cfg, 60, seed=5)
+    regs, gold = simulate_gate_level(inp, cfg), run_cycles(cfg, inp)
+    for k in ("va", "v", "z"):
+        assert np.array_equal(regs[k], gold[k]), k
+    assert regs["z"].sum() > 0
 
 
 @pytest.mark.sky130

@@ -11,17 +11,14 @@ def _last_json(capsys):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def curve(tmp_path_factory):
-    from neurospice.characterize.memcap_diff import characterize_memcap_diff
-    out = tmp_path_factory.mktemp("curve")
-    r = characterize_memcap_diff(fan_ins=(64, 24), workers=2, out=out, progress=False)
-    return r["artefact"]
+@pytest.fixture
+def curve(memcap_diff_curve):
+    return memcap_diff_curve
 
 
 def test_train_resume_verify(curve, tmp_path, capsys):
     args = ["train", "memcap", "--dataset", "digits", "--mode", "aware", "--curve", curve,
-            "--hidden", "24", "--limit", "400", "--out", str(tmp_path), "--json"]
+            "--hidden", "16", "--limit", "400", "--out", str(tmp_path), "--json"]
     assert main(args + ["--epochs", "1"]) == 0
     first = _last_json(capsys)
     for key in ("accuracy_test", "checkpoint", "energy_per_inference_nJ", "wall_s"):
