@@ -47,11 +47,6 @@ def test_stuck_hook_forces_failed_neurons_only():
     assert (y[..., 0] == 0).all() and (y[..., 1] == 0.5).all() and (y[..., 2] == 1).all()
 
 
-@pytest.fixture
-def curve(memcap_diff_curve):
-    return memcap_diff_curve
-
-
 def _euler_lif(node, currents, dt):
     """Run a NIR LIF node by its own equation, Euler with dt: τ dv/dt = (v_leak − v) + R·I."""
     v = np.zeros(currents.shape[1:])
@@ -64,10 +59,10 @@ def _euler_lif(node, currents, dt):
     return np.array(out)
 
 
-def test_nir_export_round_trip_memcap_ideal(curve, tmp_path, capsys):
+def test_nir_export_round_trip_memcap_ideal(memcap_diff_curve, tmp_path, capsys):
     import nir
     from neurospice.training.train import load_checkpoint, model_from_checkpoint
-    assert main(["train", "memcap", "--dataset", "digits", "--mode", "ideal", "--curve", curve,
+    assert main(["train", "memcap", "--dataset", "digits", "--mode", "ideal", "--curve", memcap_diff_curve,
                  "--hidden", "16", "--limit", "300", "--epochs", "1", "--out", str(tmp_path / "t"),
                  "--json"]) == 0
     ck = _last_json(capsys)["checkpoint"]
@@ -100,7 +95,7 @@ def test_export_rejects_a_foreign_file(tmp_path, capsys):
     assert "not a neurospice checkpoint" in _last_json(capsys)["message"]
 
 
-def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys, monkeypatch):
+def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, monkeypatch):
     """Two families through the whole chain (the memcap tables given, so nothing is re-swept):
     JSON keys, report with every figure, accuracy falling with spread, and a second call
     served from the cached family results. A family whose technology is missing (qclif without
@@ -113,7 +108,7 @@ def test_compare_memcap_and_lif_end_to_end(curve, tmp_path, capsys, monkeypatch)
     monkeypatch.setitem(cmp.RUNNERS, "qclif", no_pdk)
     out = tmp_path / "cmp"
     (out / "artefacts" / "memcap").mkdir(parents=True)
-    shutil.copy(curve, out / "artefacts" / "memcap" / "memcap_diff.json")
+    shutil.copy(memcap_diff_curve, out / "artefacts" / "memcap" / "memcap_diff.json")
     args = ["compare", "--families", "memcap,lif,qclif", "--hidden", "16", "--quick", "--draws", "3",
             "--spreads", "0,0.3", "--workers", "2", "--out", str(out), "--json"]
     assert main(args) == 0

@@ -2,8 +2,6 @@
 bundled digits, resume, and re-simulate the trained output layer in ngspice."""
 import json
 
-import pytest
-
 from neurospice.cli import main
 
 
@@ -11,13 +9,8 @@ def _last_json(capsys):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def curve(memcap_diff_curve):
-    return memcap_diff_curve
-
-
-def test_train_resume_verify(curve, tmp_path, capsys):
-    args = ["train", "memcap", "--dataset", "digits", "--mode", "aware", "--curve", curve,
+def test_train_resume_verify(memcap_diff_curve, tmp_path, capsys):
+    args = ["train", "memcap", "--dataset", "digits", "--mode", "aware", "--curve", memcap_diff_curve,
             "--hidden", "16", "--limit", "400", "--out", str(tmp_path), "--json"]
     assert main(args + ["--epochs", "1"]) == 0
     first = _last_json(capsys)

@@ -38,9 +38,13 @@ class SpikeFn(torch.autograd.Function):
         return grad * sg, None, None
 
 
+#: how the output layer's spikes name a class (:func:`decide`; metrics files quote it)
+DECISION_RULE = "most output spikes; a tie goes to the neuron that spiked first; still tied: wrong"
+
+
 def decide(out_spikes: torch.Tensor) -> torch.Tensor:
-    """Output spikes ``[T, B, n_out]`` → class ``[B]``: most spikes, a tie to the earliest
-    first spike; −1 where that still ties (undecided)."""
+    """Output spikes ``[T, B, n_out]`` → class ``[B]`` by :data:`DECISION_RULE`; −1 where
+    count and first spike both tie (undecided)."""
     T = out_spikes.shape[0]
     counts = out_spikes.sum(0)
     fired = out_spikes > 0

@@ -27,13 +27,11 @@ from neurospice.circuits.errors import NeurospiceError
 from .config import TrainConfig
 from .datasets import encode, load_dataset, stratified_split
 from .memcap_net import DeviceMap, MemcapSNN
-from .neurons import decide
+from .neurons import DECISION_RULE, decide
 
 CHECKPOINT_FORMAT = "neurospice.checkpoint"
 CHECKPOINT_VERSION = 1
 MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
-#: how the output layer's spikes name a class (``memcap_net.decide``)
-DECISION = "most output spikes; a tie goes to the neuron that spiked first; still tied: wrong"
 VAL_CHIPS = 5  #: chips (programming-variation draws) the validation accuracy averages over
 
 
@@ -283,7 +281,7 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
     evaluated = circuit_twin(model, artefact) if cfg.mode == "naive" else model
     test = evaluate(evaluated, ds.x_test, ds.y_test, cfg, seed=20_000, energy=energy)
     metrics = {"mode": cfg.mode, "accuracy_test": test["accuracy"],
-               "accuracy_test_count_only": test["accuracy_count_only"], "decision": DECISION,
+               "accuracy_test_count_only": test["accuracy_count_only"], "decision": DECISION_RULE,
                "accuracy_val_best": best, "checkpoint": str(out / "checkpoint.pt"),
                "energy_per_inference_nJ": test["energy_per_inference_nJ"],
                "spikes_per_inference": test["spikes_per_inference"],

@@ -4,7 +4,7 @@ For each of ``samples`` test images the input is encoded once; the PyTorch model
 layer's spikes. Then in ngspice, with the checkpoint's mapped (quantized) capacitance pairs:
 
 * the **whole output layer** is simulated, driven by the model's hidden-layer spikes; its
-  spikes give ``accuracy_circuit`` by the model's decision rule (``memcap_net.decide``);
+  spikes give ``accuracy_circuit`` by the model's decision rule (``neurons.decide``);
 * optionally ``hidden_neurons`` randomly chosen hidden neurons per sample, driven by the
   input spikes.
 
