@@ -30,7 +30,7 @@ def memcap_diff_curve(tmp_path_factory):
     """The differential neuron's tables at fan-ins 64 and 16 with the comparator's Monte Carlo
     (what ``compare`` needs), made once per session for the training and compare tests."""
     from neurospice.characterize.memcap_diff import characterize_memcap_diff
-    from neurospice.training.compare import MC_OFFSET_SAMPLES
+    from neurospice.training.memcap_family import MC_OFFSET_SAMPLES
     out = tmp_path_factory.mktemp("memcap_diff")
     return characterize_memcap_diff(fan_ins=(64, 16), workers=2, out=out, progress=False,
                                     mc_samples=MC_OFFSET_SAMPLES, seed=1)["artefact"]

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from neurospice.cli import main
-from neurospice.training.compare import _stuck_hook, qclif_failures, sfq_failures
+from neurospice.training.qclif_family import qclif_failures
+from neurospice.training.robustness import stuck_hook
+from neurospice.training.sfq_family import sfq_failures
 
 
 def _last_json(capsys):
@@ -40,7 +42,7 @@ def test_stuck_hook_forces_failed_neurons_only():
     lin = torch.nn.Identity()
     silent = np.array([True, False, False])
     free = np.array([False, False, True])
-    h = lin.register_forward_hook(_stuck_hook(silent, free))
+    h = lin.register_forward_hook(stuck_hook(silent, free))
     x = torch.full((4, 2, 3), 0.5)
     y = lin(x)
     h.remove()
@@ -100,12 +102,12 @@ def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, 
     JSON keys, report with every figure, accuracy falling with spread, and a second call
     served from the cached family results. A family whose technology is missing (qclif without
     sky130, simulated here) is skipped and named, the others go on."""
+    from neurospice import registry
     from neurospice.circuits.errors import TechnologyError
-    from neurospice.training import compare as cmp
 
     def no_pdk(*a):
         raise TechnologyError("sky130 PDK not found (simulated by the test)")
-    monkeypatch.setitem(cmp.RUNNERS, "qclif", no_pdk)
+    monkeypatch.setattr(registry.get("qclif"), "compare_row", no_pdk)
     out = tmp_path / "cmp"
     (out / "artefacts" / "memcap").mkdir(parents=True)
     shutil.copy(memcap_diff_curve, out / "artefacts" / "memcap" / "memcap_diff.json")
@@ -139,7 +141,7 @@ def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, 
 def test_paired_gain_is_chip_by_chip():
     """The variation-aware gain pairs the two curves' chips: a constant +0.02 on every chip
     has zero standard error whatever the chips' own spread."""
-    from neurospice.training.compare import paired_gain
+    from neurospice.training.robustness import paired_gain
     chips = [0.55, 0.70, 0.62, 0.66]
     plain = [{"spread": 0.3, "draws": 4, "accuracies": chips}]
     aware = [{"spread": 0.3, "draws": 4, "accuracies": [a + 0.02 for a in chips]}]

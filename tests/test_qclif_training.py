@@ -71,7 +71,7 @@ def test_training_learns_and_checkpoint_round_trips(trained):
 
 
 def test_corrupt_qclif_checkpoint_is_named(tmp_path):
-    from neurospice.training.train import CheckpointError
+    from neurospice.training.checkpoint import CheckpointError
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):

@@ -47,7 +47,8 @@ from torch import nn
 
 from neurospice.circuits.errors import ArtefactError
 
-from .neurons import SpikeFn, interp2d
+from .neurons import interp2d
+from .surrogate import straight_through, triangle_spike
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class DeviceMap:
         if self.levels <= 1:
             return mag
         q = torch.round(mag * (self.levels - 1)) / (self.levels - 1)
-        return mag + (q - mag).detach()
+        return straight_through(mag, q)
 
     def to_capacitance(self, w: torch.Tensor, quantize: bool = True, generator=None):
         """``w`` → (C+, C−) in fF."""
@@ -158,7 +159,7 @@ class DiffNeuron(nn.Module):
         self.margin = pp - pn - self.offset(pn)
         if offset_error is not None:
             self.margin = self.margin - offset_error
-        z = SpikeFn.apply(self.margin, self.gamma, self.width)
+        z = triangle_spike(self.margin, self.gamma, self.width)
         ep = interp2d(self.end, self.v_axis, self.c_axis, vp, c_pos)
         en = interp2d(self.end, self.v_axis, self.c_axis, vn, c_neg)
         return z, ((1 - z) * ep, z * self.v_ref + (1 - z) * en)
@@ -180,7 +181,7 @@ class IdealNeuron(nn.Module):
         self.margin = u - self.threshold
         if offset_error is not None:
             self.margin = self.margin - offset_error
-        z = SpikeFn.apply(self.margin, self.gamma, self.width)
+        z = triangle_spike(self.margin, self.gamma, self.width)
         return z, (1 - z) * u
 
     @classmethod

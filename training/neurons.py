@@ -21,21 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
-class SpikeFn(torch.autograd.Function):
-    """Heaviside forward, triangle surrogate backward (height ``gamma``, half-width ``width``)."""
-
-    @staticmethod
-    def forward(ctx, x, gamma: float, width: float):
-        ctx.save_for_backward(x)
-        ctx.gamma, ctx.width = gamma, width
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        sg = ctx.gamma * torch.clamp(1 - x.abs() / ctx.width, min=0)
-        return grad * sg, None, None
+from .surrogate import triangle_spike
 
 
 #: how the output layer's spikes name a class (:func:`decide`; metrics files quote it)
@@ -117,7 +103,7 @@ class TableNeuron(nn.Module):
         if v is None:
             v = torch.zeros_like(c)
         peak = interp2d(self.peak_grid, self.v_axis, self.c_axis, v, c)
-        z = SpikeFn.apply(peak - self.threshold, self.gamma, self.width)
+        z = triangle_spike(peak - self.threshold, self.gamma, self.width)
         v_next = (1 - z) * interp2d(self.end_grid, self.v_axis, self.c_axis, v, c)
         return z, v_next
 
@@ -143,7 +129,7 @@ class LIF(nn.Module):
         if v is None:
             v = torch.zeros_like(c)
         v = self.beta * v + c
-        z = SpikeFn.apply(v - self.threshold, self.gamma, self.width)
+        z = triangle_spike(v - self.threshold, self.gamma, self.width)
         return z, (1 - z) * v
 
     run = TableNeuron.run

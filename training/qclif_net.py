@@ -23,28 +23,10 @@ from torch import nn
 
 from neurospice.circuits.qclif import QCLIFConfig, clif_step, float_equivalents, modulation_shift
 
+from .surrogate import straight_through, triangle_spike
+
 #: Surrogate gradient height (the issue's CLIF setting).
 SURROGATE_GAMMA = 0.3
-
-
-class TriangleSpike(torch.autograd.Function):
-    """H(u) forward; ``γ·max(0, 1 − |u|/θ)`` backward (u = V − θ)."""
-
-    @staticmethod
-    def forward(ctx, u, theta):
-        ctx.save_for_backward(u)
-        ctx.theta = theta
-        return (u >= 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (u,) = ctx.saved_tensors
-        return grad * SURROGATE_GAMMA * (1 - u.abs() / ctx.theta).clamp(min=0) / ctx.theta, None
-
-
-def _exact(smooth: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
-    """Value of ``exact``, gradient of ``smooth``."""
-    return smooth + (exact - smooth).detach()
 
 
 class QCLIFCell(nn.Module):
@@ -59,12 +41,12 @@ class QCLIFCell(nn.Module):
         va_next = (va + s_a - cfg.apical_decay).clamp(0, cfg.va_max)
         k = modulation_shift(cfg, va)          # the golden model's shift (float tensor here)
         m_exact = torch.where(va > 0, torch.floor(s_s / 2 ** k), torch.zeros_like(s_s))
-        m = _exact(s_s * va.clamp(min=0) / 2 ** (cfg.bits - 1), m_exact)
-        leak = _exact(v / 2 ** cfg.soma_leak_shift, torch.floor(v / 2 ** cfg.soma_leak_shift))
+        m = straight_through(s_s * va.clamp(min=0) / 2 ** (cfg.bits - 1), m_exact)
+        leak = straight_through(v / 2 ** cfg.soma_leak_shift, torch.floor(v / 2 ** cfg.soma_leak_shift))
         acc = v - leak + m - z * cfg.threshold
         lo, hi = cfg.v_range
-        v_next = _exact(acc, acc.clamp(lo, hi))
-        z_next = TriangleSpike.apply(acc - cfg.threshold, float(cfg.threshold))
+        v_next = straight_through(acc, acc.clamp(lo, hi))
+        z_next = triangle_spike(acc - cfg.threshold, SURROGATE_GAMMA / cfg.threshold, float(cfg.threshold))
         return va_next, v_next, z_next
 
 
@@ -80,7 +62,7 @@ class CLIFCell(nn.Module):
         k = self.k
         va_n, v_n, _ = clif_step(va, v, z, s_a * k["apical_gain"], s_s * k["soma_gain"],
                                  k["alpha"], k["beta"], k["theta"])
-        z_n = TriangleSpike.apply(v_n - k["theta"], k["theta"])
+        z_n = triangle_spike(v_n - k["theta"], SURROGATE_GAMMA / k["theta"], k["theta"])
         return va_n, v_n, z_n
 
 
@@ -88,7 +70,7 @@ def quantize_weight(w: torch.Tensor, cfg: QCLIFConfig) -> torch.Tensor:
     """Parameters in units of θ → integer weights (straight-through round and clamp)."""
     lo, hi = cfg.weight_range
     scaled = w * cfg.threshold
-    return _exact(scaled, torch.round(scaled).clamp(lo, hi))
+    return straight_through(scaled, torch.round(scaled).clamp(lo, hi))
 
 
 class QCLIFRSNN(nn.Module):
@@ -135,7 +117,7 @@ class QCLIFRSNN(nn.Module):
         H = self.sizes[1]
         w = self.integer_weights()
         lo, hi = self.cfg.bus_range
-        clip_bus = (lambda s: _exact(s, s.clamp(lo, hi))) if self.neuron == "qclif" else (lambda s: s)
+        clip_bus = (lambda s: straight_through(s, s.clamp(lo, hi))) if self.neuron == "qclif" else (lambda s: s)
         va = v = z = torch.zeros(N, H, device=x.device)
         counts = torch.zeros(N, H, device=x.device)
         rec = {k: [] for k in ("s_a", "s_s", "va", "v", "z")}

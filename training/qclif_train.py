@@ -9,24 +9,25 @@ whether the image belongs to that class (half the samples do). The test split is
 """
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from neurospice.circuits.qclif import QCLIFConfig
+from neurospice.files import atomic_write_json, atomic_write_text
 
+from .checkpoint import read_checkpoint
 from .config import QCLIFTrainConfig
-from .datasets import load_dataset, load_dvs_gesture, stratified_split, subset, validation_split
+from .datasets import load_dataset, load_dvs_gesture, stratified_split, validation_split
+from .loop import TrainingRun, fit, plot_history
 from .qclif_net import QCLIFRSNN
-from .train import plot_history, read_family_checkpoint
 
-QCLIF_CHECKPOINT_FORMAT = "neurospice.qclif-checkpoint"
+FAMILY = "qclif"
+#: the checkpoint format before checkpoints named their family (still read)
+LEGACY_CHECKPOINT_FORMAT = "neurospice.qclif-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for model selection curves (never the test part)
 TASKS = ("classify", "context")
 
@@ -114,7 +115,7 @@ def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: in
 
 
 def load_qclif_checkpoint(path) -> dict:
-    return read_family_checkpoint(path, QCLIF_CHECKPOINT_FORMAT, "a qCLIF")
+    return read_checkpoint(path, FAMILY)
 
 
 def model_from_qclif_checkpoint(ck: dict) -> tuple[QCLIFRSNN, QCLIFTrainConfig]:
@@ -146,88 +147,41 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     start from that checkpoint's network (fine-tuning)."""
     t0 = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     train, val, test, ds, n_out = make_data(cfg)
     n_ctx = ds.n_classes if cfg.task == "context" else 0
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, train.x.shape[2], n_out, n_ctx).to(cfg.device)
     if init_from:
         model.load_state_dict(load_qclif_checkpoint(init_from)["state"])
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    history, start, best = [], 0, (-1.0, None)
-    last, best_path = out / "last.pt", out / "best.pt"
-    if resume and last.exists():
-        ck = load_qclif_checkpoint(last)
-        same = lambda c: {k: v for k, v in c.items() if k != "epochs"}  # noqa: E731
-        if same(ck["config"]) == same(asdict(cfg)):      # more epochs may be asked for
-            model.load_state_dict(ck["state"])
-            opt.load_state_dict(ck["optimizer"])
-            history, start = ck["history"], min(ck["epoch"], cfg.epochs)
-            history = history[:start]
-            with warnings.catch_warnings():               # replaying the schedule: no optimizer
-                warnings.simplefilter("ignore", UserWarning)   # step happens here on purpose
-                for _ in range(start):                    # the schedule for the new length
-                    sched.step()
-            best = (max(h["val_accuracy"] for h in history), None) if history else best
-    g = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(start):
-        torch.randperm(len(train), generator=g)
-    probe = _sample(train, 1000, cfg.seed)              # training accuracy on a fixed sample
-    bar = tqdm(range(start, cfg.epochs), disable=not progress, desc=f"train {cfg.neuron}{cfg.bits}")
-    for epoch in bar:
-        losses = []
-        for idx in torch.randperm(len(train), generator=g).split(cfg.batch):
-            x, c, y = train.batch(idx.numpy(), cfg.device)
-            hooks = fault(model) if fault else []
-            loss = torch.nn.functional.cross_entropy(model(x, c)["logits"], y)
-            for h in hooks:
-                h.remove()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-        sched.step()
-        v = evaluate_qclif(model, val, cfg.device)["accuracy"]
-        tr = evaluate_qclif(model, probe, cfg.device)["accuracy"]
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "train_accuracy": tr,
-                        "val_accuracy": v})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{v:.3f}")
-        ck = {"format": QCLIF_CHECKPOINT_FORMAT, "config": asdict(cfg), "sizes": model.sizes,
-              "state": model.state_dict(), "optimizer": opt.state_dict(),
-              "epoch": epoch + 1, "history": history}
-        _atomic_save(ck, last)
-        if v > best[0]:                       # model selection on validation only
-            best = (v, epoch)
-            _atomic_save(ck, best_path)
-    chosen = best_path if best_path.exists() else last
-    model, _ = model_from_qclif_checkpoint(load_qclif_checkpoint(chosen))
-    model.to(cfg.device)
+
+    def batches(gen):
+        for idx in torch.randperm(len(train), generator=gen).split(cfg.batch):
+            yield train.batch(idx.numpy(), cfg.device)
+
+    def loss(batch):
+        x, c, y = batch
+        hooks = fault(model) if fault else []
+        logits = model(x, c)["logits"]
+        for h in hooks:
+            h.remove()
+        return torch.nn.functional.cross_entropy(logits, y), int((logits.argmax(1) == y).sum()), len(y)
+
+    run = TrainingRun(family=FAMILY, config=cfg, model=model, batches=batches, loss=loss,
+                      validate=lambda: evaluate_qclif(model, val, cfg.device)["accuracy"],
+                      sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed,
+                      title=f"train {cfg.neuron}{cfg.bits}", batches_per_epoch=-(-len(train) // cfg.batch))
+    fitted = fit(run, out, progress=progress, resume=resume)
     ev = evaluate_qclif(model, test, cfg.device)
-    plot = plot_history(history, out / "history.png",
-                        f"{cfg.neuron} {cfg.bits}-bit on {cfg.dataset} ({cfg.task})") if history else None
+    plot = plot_history(fitted["history"], out / "history.png",
+                        f"{cfg.neuron} {cfg.bits}-bit on {cfg.dataset} ({cfg.task})")
     metrics = {"accuracy_test": ev["accuracy"], "spikes_per_inference": ev["spikes_per_inference"],
-               "checkpoint": str(chosen), "plot": str(plot) if plot else None,
+               "accuracy_val_best": fitted["best_val"], "checkpoint": fitted["checkpoint"], "plot": str(plot),
                "steps": int(train.x.shape[0]), "inputs": int(train.x.shape[2]),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},
                "energy": energy_per_inference(artefact, int(train.x.shape[0]), cfg.hidden),
-               "wall_s": round(time.time() - t0, 1), "config": asdict(cfg)}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+               "history": fitted["history"], "wall_s": round(time.time() - t0, 1), "config": asdict(cfg)}
+    atomic_write_json(out / "metrics.json", metrics, indent=1)
     return metrics
-
-
-def _sample(data: SequenceData, n: int, seed: int) -> SequenceData:
-    keep = subset(len(data), n, seed)
-    sub = SequenceData.__new__(SequenceData)
-    sub.x, sub.y = data.x[:, keep], data.y[keep]
-    sub.context = None if data.context is None else data.context[keep]
-    return sub
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def bits_table(cfg: QCLIFTrainConfig, widths=(4, 6, 8), out="runs/train/qclif-bits",
@@ -254,8 +208,8 @@ def bits_table(cfg: QCLIFTrainConfig, widths=(4, 6, 8), out="runs/train/qclif-bi
         r["delta_points"] = 100 * (r["accuracy_test"] - ref)
         lines.append(f"| {r['model']} | {r['bits'] or 'float32'} | {r['accuracy_test']:.4f} | "
                      f"{r['delta_points']:+.1f} | {r['spikes_per_inference']:.0f} |")
-    (out / "bits_table.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out / "bits_table.md", "\n".join(lines) + "\n")
     summary = {"rows": rows, "table": str(out / "bits_table.md"), "float_accuracy": ref,
                "config": asdict(cfg)}
-    (out / "bits_table.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_json(out / "bits_table.json", summary, indent=1)
     return summary

@@ -9,65 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-STEPS_TRANSFER = 64        #: time steps per point of the transfer figure
-COLORS = {"memcap": "tab:blue", "lif": "tab:gray", "sfq": "tab:purple", "qclif": "tab:green"}
+from neurospice import registry
+
 
 
 def transfer_curves(results: dict, drives=None) -> dict:
     """Per family ``(drive, spikes per step)``: the family's own neuron model (the one the
-    circuit checks confirm), driven by a constant net input for :data:`STEPS_TRANSFER` steps."""
+    circuit checks confirm), driven by a constant net input (:meth:`Family.transfer`)."""
     drives = np.linspace(0, 3, 61) if drives is None else np.asarray(drives)
     curves = {}
-    for fam, r in results.items():
-        if fam in ("memcap", "lif"):
-            curves[fam] = _memcap_transfer(r["checkpoint"], drives)
-        elif fam == "sfq":
-            curves[fam] = _sfq_transfer(r["checkpoint"], drives)
-        elif fam == "qclif":
-            curves[fam] = _qclif_transfer(r["checkpoint"], drives)
+    for name, r in results.items():
+        curve = registry.get(name).transfer(r, drives)
+        if curve is not None:
+            curves[name] = curve
     return curves
-
-
-def _memcap_transfer(ck_path, drives):
-    from .memcap_net import IdealNeuron, nearest_layer
-    from .train import load_checkpoint, model_from_checkpoint
-    model, _, artefact = model_from_checkpoint(load_checkpoint(ck_path))
-    nrn = model.neurons[0]
-    lin = IdealNeuron.from_table(nearest_layer(artefact, model.sizes[0]), artefact["threshold"],
-                                 artefact["summary"]["v_reset_neg_V"])
-    dc = torch.as_tensor(drives, dtype=torch.float32) * lin.threshold / lin.gain   # fF per step
-    state = nrn.initial_state((len(drives),))
-    spikes = torch.zeros(len(drives))
-    with torch.no_grad():
-        for _ in range(STEPS_TRANSFER):
-            z, state = nrn(dc, torch.zeros_like(dc), state)
-            spikes += z
-    return drives, (spikes / STEPS_TRANSFER).numpy()
-
-
-def _sfq_transfer(ck_path, drives, threshold: int = 4):
-    from .sfq_net import SFQNeuron
-    nrn = SFQNeuron(len(drives), [threshold], init_threshold=threshold)
-    pulses = torch.as_tensor(np.round(drives * threshold), dtype=torch.float32)   # integer pulses
-    with torch.no_grad():
-        out = nrn(pulses.expand(STEPS_TRANSFER, len(drives)).clone())
-    return pulses.numpy() / threshold, (out.sum(0) / STEPS_TRANSFER).numpy()
-
-
-def _qclif_transfer(ck_path, drives):
-    from neurospice.circuits.qclif import step
-    from .qclif_train import load_qclif_checkpoint, model_from_qclif_checkpoint
-    q = model_from_qclif_checkpoint(load_qclif_checkpoint(ck_path))[0].cfg    # the network's QCLIFConfig
-    s_s = np.round(drives * q.threshold).astype(np.int64).clip(*q.bus_range)
-    va = np.full(len(drives), q.va_max, np.int64)        # context on: apical saturated (×1)
-    v = z = np.zeros(len(drives), np.int64)
-    spikes = np.zeros(len(drives))
-    for _ in range(STEPS_TRANSFER):
-        va, v, z = step(q, va, v, z, np.full(len(drives), q.apical_decay, np.int64), s_s)
-        spikes += z
-    return s_s / q.threshold, spikes / STEPS_TRANSFER
 
 
 def _save(fig, ax, path: Path) -> Path:
@@ -86,10 +42,10 @@ def _plots(results: dict, out: Path) -> dict:
     paths = {}
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fam, (x, y) in transfer_curves(results).items():
-        ax.plot(x, y, drawstyle="steps-post" if fam in ("sfq", "qclif") else "default",
-                color=COLORS[fam], label=fam)
+        ax.plot(x, y, drawstyle="steps-post" if registry.get(fam).transfer_steps else "default",
+                color=registry.get(fam).color, label=fam)
     ax.set(xlabel="net input per step / threshold", ylabel="output spikes per step",
-           title=f"neuron transfer (steady state, {STEPS_TRANSFER} steps)")
+           title="neuron transfer (steady state)")
     paths["transfer"] = _save(fig, ax, out / "transfer.png")
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
@@ -100,7 +56,7 @@ def _plots(results: dict, out: Path) -> dict:
                 continue
             s = [p["spread"] for p in r[key]]
             ax.errorbar(s, [p["accuracy_mean"] for p in r[key]], yerr=[p["accuracy_std"] for p in r[key]],
-                        fmt=style, color=COLORS[fam], label=label, capsize=2)
+                        fmt=style, color=registry.get(fam).color, label=label, capsize=2)
     ax.set(xlabel="relative spread σ (per family: see table)", ylabel="test accuracy",
            title="accuracy under device variation")
     paths["robustness"] = _save(fig, ax, out / "robustness.png")
@@ -108,9 +64,9 @@ def _plots(results: dict, out: Path) -> dict:
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     for fam, r in results.items():
         if r.get("energy_per_inference_nJ"):
-            ax.scatter(r["energy_per_inference_nJ"], r["accuracy_model"], color=COLORS[fam], label=fam, s=40)
+            ax.scatter(r["energy_per_inference_nJ"], r["accuracy_model"], color=registry.get(fam).color, label=fam, s=40)
             if r.get("energy_per_inference_with_cryo_nJ"):
-                ax.scatter(r["energy_per_inference_with_cryo_nJ"], r["accuracy_model"], color=COLORS[fam],
+                ax.scatter(r["energy_per_inference_with_cryo_nJ"], r["accuracy_model"], color=registry.get(fam).color,
                            marker="x", s=40, label=f"{fam} incl. cryocooling")
     ax.set_xscale("log")
     ax.set(xlabel="energy per inference (nJ, log)", ylabel="test accuracy (model)",
@@ -139,8 +95,8 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
     for fam, r in results.items():
         chk = r.get("circuit_check")
         if chk:
-            check = f"{chk['spike_agreement'] * 100:.1f} % spike agreement, {chk['samples']} " + (
-                "samples" if fam == "memcap" else "neuron-samples")
+            check = (f"{chk['spike_agreement'] * 100:.1f} % spike agreement, {chk['samples']} "
+                     f"{chk.get('unit', 'samples')}")
             if r.get("accuracy_circuit") is not None:
                 check += (f"; accuracy {r['accuracy_circuit']:.3f} in ngspice vs "
                           f"{r['accuracy_model_on_verified']:.3f} model on those samples")
@@ -166,15 +122,10 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
             if r.get(key):
                 L.append(f"| {name} | {r['variation']} | " + " | ".join(
                     f"{p['accuracy_mean']:.3f} ± {p['accuracy_std']:.3f}" for p in r[key]) + " |")
-    sig = results.get("memcap", {}).get("comparator_offset_sigma_mV")
-    L += ["", "Failure models (see `neurospice.training.compare`): memcap/lif — every capacitance "
-          "×(1 + σ·N(0,1))" + (f"; memcap also, at every σ > 0, each neuron's comparator offset off by "
-                               f"N(0, {sig:.1f} mV) (its Monte Carlo σ)" if sig else "") + "; sfq — a neuron whose critical currents are off by ε sees its bias at "
-          "1/(1+ε), outside its characterized bias window it is silent (too low) or free-running "
-          "(too high)" + (f", window {results['sfq']['bias_window']}" if "sfq" in results else "") +
-          "; qclif — a neuron whose critical path is slower by 1+ε than the guard at fmax allows "
-          "latches wrong bits (random spikes). Variation-aware: the plain network fine-tuned with "
-          f"σ = {max(config.spreads):g} drawn anew at every training step.", ""]
+    L += ["", "Failure models (see each family's module):", ""]
+    L += [f"- **{fam}**: {registry.get(fam).describe_failures(r)}" for fam, r in results.items()]
+    L += ["", f"Variation-aware: the plain network fine-tuned with σ = {max(config.spreads):g} drawn "
+          "anew at every training step.", ""]
     gains = [(fam, r["variation_aware_gain"]) for fam, r in results.items() if r.get("variation_aware_gain")]
     if gains:
         L += ["Variation-aware minus plain at the largest spread, chip by chip on the same chips "

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..circuits.errors import NeurospiceError
+from .surrogate import straight_through
 
 
 def sfq_spec(artefact: dict) -> dict:
@@ -40,7 +41,7 @@ def sfq_spec(artefact: dict) -> dict:
     if any(t & (t - 1) for t in thresholds):
         raise NeurospiceError(f"thresholds must be powers of two, got {thresholds}")
     return {"thresholds": thresholds, "fan_in": int(s["fan_in"]),
-            "energy_per_spike_aJ": float(s["energy_per_spike_aJ"])}
+            "energy_per_spike_J": float(s["energy_per_spike_aJ"]) * 1e-18}
 
 
 class SFQNeuron(nn.Module):
@@ -56,7 +57,7 @@ class SFQNeuron(nn.Module):
     def threshold(self) -> torch.Tensor:
         """``T = 2**round(θ)`` (straight-through), within the characterized range."""
         th = self.theta.clamp(self.exp_min, self.exp_max)
-        return torch.pow(2.0, th + (th.round() - th).detach())
+        return torch.pow(2.0, straight_through(th, th.round()))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs [T, N, neurons]`` (pulse counts per step) → output pulses ``[T, N, neurons]``."""
@@ -66,7 +67,7 @@ class SFQNeuron(nn.Module):
         for i_t in inputs:
             c = c + i_t
             ratio = c / T
-            z = ratio + (torch.floor(ratio) - ratio).detach()
+            z = straight_through(ratio, torch.floor(ratio))
             c = c - z.detach() * T
             out.append(z)
         return torch.stack(out)
@@ -86,7 +87,7 @@ class WireSelect(nn.Module):
         idx = self.score.topk(self.fan_in, dim=0).indices
         hard = torch.zeros_like(self.score).scatter_(0, idx, 1.0)
         soft = torch.sigmoid(self.score)
-        return hard + (soft - soft.detach())
+        return hard + (soft - soft.detach())     # exactly 0/1 forward, the sigmoid's gradient
 
     def wires(self) -> torch.Tensor:
         """``[fan_in, n_out]`` input indices of every neuron (sorted)."""

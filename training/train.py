@@ -11,8 +11,6 @@ Everything a run makes goes under ``out``: ``checkpoint.pt`` (best validation ep
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,23 +22,18 @@ from torch import nn
 from neurospice.characterize.artefact import load_artefact
 from neurospice.circuits.errors import NeurospiceError
 
+from neurospice.files import atomic_write_json, sha256_file
+
+from .checkpoint import CheckpointError, read_checkpoint
 from .config import TrainConfig
 from .datasets import encode, load_dataset, stratified_split
+from .loop import TrainingRun, fit, plot_history
 from .memcap_net import DeviceMap, MemcapSNN
 from .neurons import DECISION_RULE, decide
 
-CHECKPOINT_FORMAT = "neurospice.checkpoint"
-CHECKPOINT_VERSION = 1
+FAMILY = "memcap"      #: the family these checkpoints belong to (``lif`` trains as memcap ``ideal``)
 MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
 VAL_CHIPS = 5  #: chips (programming-variation draws) the validation accuracy averages over
-
-
-class CheckpointError(NeurospiceError):
-    """A checkpoint file is missing, corrupt or of another format."""
-
-
-def sha256_file(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def build_model(cfg: TrainConfig, artefact: dict, n_in: int, n_out: int) -> MemcapSNN:
@@ -91,7 +84,7 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, s
         per_inf = (energy["idle_step_J"] * n_neurons * cfg.steps
                    + energy["per_active_fF_J"] * ev["active_fF"] / n
                    + energy["spike_J"] * ev["spikes"] / n)
-        out.update({"energy_per_inference_nJ": per_inf * 1e9,
+        out.update({"energy_per_inference_J": per_inf,
                     "spikes_per_inference": ev["spikes"] / n,
                     "active_fF_per_inference": ev["active_fF"] / n})
     return out
@@ -131,46 +124,9 @@ def energy_model(artefact: dict) -> dict:
                             "encoder and row drivers' static power excluded")}
 
 
-def save_checkpoint(path, model, cfg, epoch, history, optimizer=None, extra=None):
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": asdict(cfg),
-                "sizes": model.sizes, "state": model.state_dict(), "epoch": epoch,
-                "history": history, "optimizer": optimizer.state_dict() if optimizer else None,
-                **(extra or {})}, tmp)
-    tmp.replace(path)
-    return path
-
-
-def read_torch_file(path) -> object:
-    """``torch.load`` a checkpoint file on the CPU; a missing or damaged file raises
-    :class:`CheckpointError` naming the cause (every family's loader starts here)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a damaged zip/pickle
-        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: "
-                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
-
-
-def read_family_checkpoint(path, fmt: str, family: str) -> dict:
-    """A checkpoint dict whose ``format`` is ``fmt``; anything else raises CheckpointError."""
-    ck = read_torch_file(path)
-    if not isinstance(ck, dict) or ck.get("format") != fmt:
-        raise CheckpointError(f"{path} is not {family} checkpoint")
-    return ck
-
-
 def load_checkpoint(path) -> dict:
-    ck = read_torch_file(path)
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a neurospice checkpoint")
-    if ck.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ck.get('version')}, "
-                              f"this neurospice reads {CHECKPOINT_VERSION}")
-    return ck
+    """A memcap checkpoint (:func:`~neurospice.training.checkpoint.read_checkpoint`)."""
+    return read_checkpoint(path, FAMILY)
 
 
 def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[MemcapSNN, TrainConfig, dict]:
@@ -189,7 +145,6 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
     ``energy_per_inference_nJ``, ``wall_s``, …)."""
     t0 = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.mode not in ("ideal", "naive", "aware"):
         raise NeurospiceError(f"mode must be ideal, naive or aware, not {cfg.mode!r}")
     torch.manual_seed(cfg.seed)
@@ -208,82 +163,53 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
         # weights only: the neuron buffers (tables) belong to this run's neuron kind
         model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")},
                               strict=False)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    history, start, best = [], 0, -1.0
-    last = out / "last.pt"
-    extra = {"curve_sha256": sha256_file(cfg.curve), "dataset": ds.describe()}
-    if resume and last.exists():
-        ck = load_checkpoint(last)
-        if TrainConfig(**ck["config"]).model_fields() == cfg.model_fields():
-            model.load_state_dict(ck["state"])
-            opt.load_state_dict(ck["optimizer"])
-            history, start = ck["history"], ck["epoch"] + 1
-            best = max((h["val_accuracy"] for h in history), default=-1.0)
-            if ck.get("scheduler"):
-                sched.load_state_dict(ck["scheduler"])
-    gen = torch.Generator().manual_seed(cfg.seed)
     shift_px = augment_pixels(cfg, ds.shape)
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    for epoch in range(start, cfg.epochs):
-        model.train()
+
+    def batches(gen):
         perm = torch.randperm(len(ytr), generator=gen).numpy()
-        batches = range(0, len(ytr), cfg.batch)
-        bar = tqdm(batches, desc=f"{cfg.mode} epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not progress) if tqdm else batches
-        loss_sum, corr, n = 0.0, 0, 0
-        for i in bar:
+        for i in range(0, len(ytr), cfg.batch):
             idx = perm[i:i + cfg.batch]
             xb = torch.as_tensor(xtr[idx])
             if shift_px:
                 xb = random_shift(xb, ds.shape, shift_px, gen)
             s = encode(xb, cfg.steps, cfg.encoding, max_rate=cfg.max_rate, generator=gen).to(dev)
-            yb = torch.as_tensor(ytr[idx]).to(dev)
-            counts = model(s)
-            # spike counts decide the class; the summed margin (V) keeps gradients alive while
-            # outputs are silent or saturated
-            logits = counts + MARGIN_WEIGHT_PER_V * model.margin_sum
-            loss = nn.functional.cross_entropy(logits * (8.0 / cfg.steps), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for w in model.weights:
-                    w.clamp_(-1, 1)
-            loss_sum += loss.item() * len(idx)
-            corr += int((counts.argmax(1) == yb).sum())
-            n += len(idx)
-        sched.step()
-        model.eval()
-        # under programming variation, one chip's validation accuracy is too noisy to pick
-        # the best epoch by: average over VAL_CHIPS fixed chips
-        chips = VAL_CHIPS if cfg.program_sigma > 0 or cfg.offset_sigma_V > 0 else 1
-        val = {"accuracy": float(np.mean([evaluate(model, xva, yva, cfg, seed=10_000 + 97 * d)["accuracy"]
-                                          for d in range(chips)]))}
-        h = {"epoch": epoch, "loss": loss_sum / n, "train_accuracy": corr / n,
-             "val_accuracy": val["accuracy"], "wall_s": time.time() - t0}
-        history.append(h)
-        if progress:
-            print(f"[{cfg.mode}] epoch {epoch + 1}/{cfg.epochs} loss {h['loss']:.3f} "
-                  f"train {h['train_accuracy']:.3f} val {h['val_accuracy']:.3f}", flush=True)
-        if val["accuracy"] > best:
-            best = val["accuracy"]
-            save_checkpoint(out / "checkpoint.pt", model, cfg, epoch, history, extra=extra)
-        save_checkpoint(last, model, cfg, epoch, history, opt,
-                        extra={**extra, "scheduler": sched.state_dict()})
-    ck = load_checkpoint(out / "checkpoint.pt")
-    model.load_state_dict(ck["state"])
-    model.eval()
+            yield s, torch.as_tensor(ytr[idx]).to(dev)
+
+    def loss(batch):
+        s, yb = batch
+        counts = model(s)
+        # spike counts decide the class; the summed margin (V) keeps gradients alive while
+        # outputs are silent or saturated
+        logits = counts + MARGIN_WEIGHT_PER_V * model.margin_sum
+        value = nn.functional.cross_entropy(logits * (8.0 / cfg.steps), yb)
+        return value, int((counts.argmax(1) == yb).sum()), len(yb)
+
+    def clamp():
+        for w in model.weights:
+            w.clamp_(-1, 1)
+
+    # under programming variation, one chip's validation accuracy is too noisy to pick
+    # the best epoch by: average over VAL_CHIPS fixed chips
+    chips = VAL_CHIPS if cfg.program_sigma > 0 or cfg.offset_sigma_V > 0 else 1
+
+    def validate():
+        return float(np.mean([evaluate(model, xva, yva, cfg, seed=10_000 + 97 * d)["accuracy"]
+                              for d in range(chips)]))
+
+    extra = {"curve_sha256": sha256_file(cfg.curve), "dataset": ds.describe()}
+    run = TrainingRun(family=FAMILY, config=cfg, model=model, batches=batches, loss=loss,
+                      validate=validate, sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs,
+                      seed=cfg.seed, after_step=clamp, extra=extra, title=cfg.mode,
+                      batches_per_epoch=-(-len(ytr) // cfg.batch))
+    fitted = fit(run, out, progress=progress, resume=resume)
+    history = fitted["history"]
     energy = energy_model(artefact)
     evaluated = circuit_twin(model, artefact) if cfg.mode == "naive" else model
     test = evaluate(evaluated, ds.x_test, ds.y_test, cfg, seed=20_000, energy=energy)
     metrics = {"mode": cfg.mode, "accuracy_test": test["accuracy"],
                "accuracy_test_count_only": test["accuracy_count_only"], "decision": DECISION_RULE,
-               "accuracy_val_best": best, "checkpoint": str(out / "checkpoint.pt"),
-               "energy_per_inference_nJ": test["energy_per_inference_nJ"],
+               "accuracy_val_best": fitted["best_val"], "checkpoint": fitted["checkpoint"],
+               "energy_per_inference_nJ": test["energy_per_inference_J"] * 1e9,
                "spikes_per_inference": test["spikes_per_inference"],
                "energy_assumptions": energy["assumptions"],
                "evaluated_with": "ideal neuron, analog weights" if cfg.mode == "ideal" else
@@ -291,24 +217,6 @@ def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: boo
                "dataset": ds.describe(), "config": asdict(cfg), "history": history,
                "curve": cfg.curve, "curve_sha256": extra["curve_sha256"],
                "wall_s": time.time() - t0}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    atomic_write_json(out / "metrics.json", metrics, indent=1)
     metrics["plot"] = str(plot_history(history, out / "training.png", cfg.mode))
     return metrics
-
-
-def plot_history(history: list[dict], path, title: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    ep = [h["epoch"] + 1 for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a.plot(ep, [h["loss"] for h in history], "o-")
-    a.set(xlabel="epoch", ylabel="training loss", title=f"{title}: loss")
-    b.plot(ep, [h["train_accuracy"] for h in history], "o-", label="train")
-    b.plot(ep, [h["val_accuracy"] for h in history], "s-", label="validation")
-    b.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
-    b.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

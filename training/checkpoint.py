@@ -1,0 +1,79 @@
+"""Checkpoints of every family: one format, versioned, naming its family.
+
+A checkpoint is a ``torch.save`` dict ``{format, version, family, config, sizes, state,
+epoch, history, optimizer, ...}`` written atomically; ``epoch`` counts finished epochs.
+:func:`read_checkpoint` checks format and version (and the family, where the caller says
+which) and raises :class:`CheckpointError` naming the file and what is wrong; files written
+before checkpoints named their family are read through the families'
+``legacy_checkpoint_formats``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from neurospice import registry
+from neurospice.circuits.errors import NeurospiceError
+from neurospice.files import atomic_write
+
+CHECKPOINT_FORMAT = "neurospice.checkpoint"
+CHECKPOINT_VERSION = 2
+
+
+class CheckpointError(NeurospiceError):
+    """A checkpoint file is missing, corrupt, of another format, version or family."""
+
+
+def save_checkpoint(path, family: str, **body) -> Path:
+    """Write ``{format, version, family, **body}`` atomically to ``path``."""
+    ck = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "family": family, **body}
+    return atomic_write(path, lambda tmp: torch.save(ck, tmp))
+
+
+def read_torch_file(path) -> object:
+    """``torch.load`` a checkpoint file on the CPU; a missing or damaged file raises
+    :class:`CheckpointError` naming the cause."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged zip/pickle
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a torch file: "
+                              f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _legacy_family(ck: dict) -> str | None:
+    for fam in registry.families():
+        if ck.get("format") in fam.legacy_checkpoint_formats and "family" not in ck:
+            return fam.name
+    return None
+
+
+def read_checkpoint(path, family: str | None = None) -> dict:
+    """The checkpoint dict at ``path`` (its ``family`` filled in for legacy files);
+    with ``family``, refuse a checkpoint of another family."""
+    ck = read_torch_file(path)
+    if not isinstance(ck, dict):
+        raise CheckpointError(f"{path} is not a neurospice checkpoint")
+    legacy = _legacy_family(ck)
+    if legacy:
+        ck = {**ck, "family": legacy}
+    elif ck.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a neurospice checkpoint (format {ck.get('format')!r})")
+    elif ck.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ck.get('version')}, this neurospice "
+                              f"reads {CHECKPOINT_VERSION}")
+    if family is not None and ck.get("family") != family:
+        raise CheckpointError(f"{path} is a {ck.get('family')!r} checkpoint, not {family!r}")
+    return ck
+
+
+def checkpoint_family(path) -> tuple[registry.Family, dict]:
+    """The registered family a checkpoint file names, and the checkpoint."""
+    ck = read_checkpoint(path)
+    try:
+        return registry.get(ck["family"]), ck
+    except registry.FamilyError as exc:
+        raise CheckpointError(f"{path}: {exc} (is the package that provides it installed?)") from None
