@@ -15,6 +15,7 @@ import numpy as np
 
 from neurospice.circuits import memcap as mc
 
+from . import memcap_recipes  # noqa: F401  (registers the memcap recipes)
 from .artefact import fit_curve, now_iso, save_artefact
 from .sweep import PointCache, Sweep, run_sweep
 

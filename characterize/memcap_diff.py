@@ -26,6 +26,7 @@ import numpy as np
 
 from neurospice.circuits import memcap as mc
 
+from . import memcap_recipes  # noqa: F401  (registers the memcap recipes)
 from .artefact import now_iso, save_artefact
 from .recipes import GENERIC_MISMATCH
 from .sweep import PointCache, Sweep, run_sweep

@@ -1,511 +1,262 @@
-"""Characterization of the SFQ cells and the counting neuron in ngspice.
+"""Characterization of the SFQ cells and the counting neuron in ngspice, through the sweep runner.
 
-A :class:`Bench` is data: how to build the circuit at a global bias scale, the input edges,
-and the pulses expected at named probe junctions (counts, optionally time windows). From it:
+Every transient is one sweep point of the recipe :class:`SFQBenchRecipe` (a bench of
+:mod:`~neurospice.characterize.sfq_benches` at a global bias scale, and for the neuron its
+threshold and input rate), so each is cached, resumable after a kill, and runs on ``workers``
+local threads or a Dask cluster (``scheduler``). The searches are tasks for
+:func:`~neurospice.characterize.sweep.run_searches` — every round of every bisection runs as
+one sweep:
 
-* :func:`run_bench` — one transient; pulses are counted as 2π slips of a junction's phase
-  (each slip is one SFQ pulse through it), never by thresholding voltages;
-* :func:`works` — does the circuit do its job (right counts, right windows, nothing switching
-  before the first input: a circuit whose bias drives junctions into the voltage state
-  *never settles* and fails here rather than producing a wrong count);
-* :func:`bias_margin` — the contiguous global-bias range around nominal (1.0) where it works,
-  by bisection on each side;
-* :func:`max_rate` — the highest input rate with no pulse lost, by bisection;
-* energy: static power of a resistive bias network at ``BIAS_VOLTAGE_V`` and the work of the
-  bias sources per switching event (``I_b·Φ0`` for each 2π slip at a biased node).
-
-The DC-to-SFQ converters that feed a bench stand for the test equipment: they stay at nominal
-bias while everything else scales — except in the converter's own bench.
+* cells: function at nominal bias, then the bias margins (both sides bisected in lockstep);
+* neuron, per threshold: transfer and function, bias window, energy per spike;
+* the neuron's maximum input rate (geometric bisection), which sets the static energy per spike.
 """
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Callable
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..circuits import sfq
-from ..circuits import sfq_cells as cells
-from ..circuits.engine import run_netlist
 from ..circuits.errors import NeurospiceError
+from .recipes import register_recipe
+from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench,
+                          BiasError, bench_neuron, bench_netlist, check, dut_stats, expected_transfer,
+                          margin_pct, neuron_transfer, read_bench)
+from .sweep import Sweep, run_searches
 
-#: bias voltage of a resistive bias network (SFQ5ee-style RSFQ designs; static power is
-#: ``BIAS_VOLTAGE_V · ΣI_bias``)
-BIAS_VOLTAGE_V = 2.5e-3
-#: maximum time step of every SFQ transient here (the plasma period of these junctions is
-#: 3.0 ps; ``sfq.check_timestep`` accepts up to 1/20 of it)
-STEP_S = 0.15e-12
-#: time before the first input edge in which no junction may switch (settling of the bias)
-SETTLE_S = 40e-12
-#: DC-to-SFQ edge spacing used by the benches (≥ one drive trapezoid)
-EDGE_GAP_S = 60e-12
-
-
-class BiasError(NeurospiceError):
-    """The bias drives junctions into the voltage state: the circuit never settles."""
-
-    def __init__(self, circuit: str, bias_scale: float, junctions):
-        self.circuit, self.bias_scale, self.junctions = circuit, bias_scale, list(junctions)
-        super().__init__(f"{circuit}: at bias scale {bias_scale:g} junction(s) "
-                         f"{', '.join(self.junctions[:5])} switch with no input — the bias drives "
-                         "them into the voltage state and the circuit never settles; lower the bias")
+#: the maximum-rate bisection sets the static energy per spike, so it keeps at least this many
+#: steps even when the margins are bisected coarsely (geometric between 1 and 150 GHz: 4 steps
+#: leave a factor 150^(1/16) ≈ 1.37 of uncertainty)
+MIN_RATE_STEPS = 4
+#: the neuron's nominal input rate for its transfer and margins (10 GHz, well below the maximum)
+NOMINAL_RATE_HZ = 10e9
+#: samples kept of the plotted neuron run's traces (the raw transient has ~10⁴)
+PLOT_SAMPLES = 2000
 
 
-@dataclass
-class Bench:
-    """One test bench. ``build(bias_scale)`` returns ``(cells, source_lines)``; ``expect`` maps
-    probe junction names to the pulse count expected there; ``windows`` optionally maps a probe to
-    one ``(t_lo, t_hi)`` window per expected pulse."""
-
-    name: str
-    build: Callable[[float], tuple[list, list[str]]]
-    stop_s: float
-    expect: dict[str, int]
-    windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    first_input_s: float = SETTLE_S
-    dut: str = ""          #: name prefix of the cell under test (for its junction count and bias)
-
-
-@dataclass
-class BenchRun:
-    bias_scale: float
-    pulses: dict[str, list[float]]       #: probe → slip times (s)
-    slips: dict[str, int]                #: every junction → net slips
-    early: list[str]                     #: junctions that switched before the first input
-    bias_work_J: float                   #: Σ I_b·Φ0·slips over biased junction nodes
-    cells: list
-    plot: dict = field(repr=False, default_factory=dict)
-
-
-def slip_times(t: np.ndarray, phase: np.ndarray) -> list[float]:
-    """Times where ``phase`` first passes (2k+1)π, k = 0, 1, … (one per forward 2π slip)."""
-    out, k = [], 0
-    base = phase[0]
-    while True:
-        idx = np.flatnonzero(phase - base >= (2 * k + 1) * math.pi)
-        if not len(idx):
-            return out
-        out.append(float(t[idx[0]]))
-        k += 1
-
-
-def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
-    parts, sources = bench.build(bias_scale)
-    lines, jjs = [], []
-    for c in parts:
-        lines += c.netlist_lines()
-        jjs += c.jjs
-    net = sfq.transient_netlist(bench.name, lines + sources, jjs, bench.stop_s, STEP_S)
-    plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale}).plot
-    t = plot["time"]
-    slips, early = {}, []
-    i_first = int(np.searchsorted(t, bench.first_input_s))
-    for j in jjs:
-        ph = plot[f"v(ph_{j.name.lower()})"]
-        slips[j.name] = int(round((ph[-1] - ph[0]) / (2 * math.pi)))
-        if np.ptp(ph[: i_first + 1]) > math.pi:
-            early.append(j.name)
-    pulses = {p: slip_times(t, plot[f"v(ph_{p.lower()})"]) for p in bench.expect}
-    node_slips = {}
-    for j in jjs:
-        if j.b == "0":
-            node_slips[j.a] = node_slips.get(j.a, 0) + slips[j.name]
-    work = sum(i * sfq.PHI0_WB * node_slips.get(node, 0) for c in parts for node, i in c.biases)
-    return BenchRun(bias_scale, pulses, slips, early, work, parts, plot)
-
-
-def require_settled(bench: Bench, run: BenchRun) -> BenchRun:
-    """Raise :class:`BiasError` if junctions switched before the first input (a bias that never
-    lets the circuit settle) — so such a run never passes for a wrong pulse count."""
-    if run.early:
-        raise BiasError(bench.name, run.bias_scale, run.early)
-    return run
-
-
-def check(bench: Bench, run: BenchRun) -> bool:
-    if run.early:
-        return False
-    for probe, n in bench.expect.items():
-        if len(run.pulses[probe]) != n or run.slips[probe] != n:
-            return False
-        for t, (lo, hi) in zip(run.pulses[probe], bench.windows.get(probe, [])):
-            if not lo <= t <= hi:
-                return False
-    return True
-
-
-def works(bench: Bench, bias_scale: float) -> bool:
+def bench_for(point: dict) -> Bench:
+    """The bench a sweep point names: a cell (``bench`` = its name) or the neuron
+    (``bench = "neuron"``, ``stages``, ``rate_Hz``)."""
+    if point["bench"] == "neuron":
+        return bench_neuron(int(point["stages"]), rate_Hz=float(point.get("rate_Hz", NOMINAL_RATE_HZ)))
     try:
-        return check(bench, run_bench(bench, bias_scale))
-    except NeurospiceError:       # a point ngspice cannot even finish does not work either
-        return False
+        return CELL_BENCHES[point["bench"]]()
+    except KeyError:
+        raise NeurospiceError(f"unknown SFQ bench {point['bench']!r}; have {sorted(CELL_BENCHES)} "
+                              "and 'neuron'") from None
 
 
-def bias_margin(bench: Bench, lo_limit: float = 0.3, hi_limit: float = 2.0,
-                steps: int = 7) -> tuple[float, float]:
-    """``(low, high)`` global bias scales bounding the working range that contains 1.0
-    (bisection, ``steps`` halvings per side, both sides in parallel)."""
-    if not works(bench, 1.0):
-        raise NeurospiceError(f"{bench.name}: does not work at nominal bias")
+@dataclass
+class _BenchPiece:
+    tag: str
+    text: str
+    bench: Bench
+    parts: list
+    jjs: list
 
-    def edge(outer: float) -> float:
-        good, bad = 1.0, outer
-        if works(bench, outer):
-            return outer
-        for _ in range(steps):
-            mid = 0.5 * (good + bad)
-            good, bad = (mid, bad) if works(bench, mid) else (good, mid)
-        return good
-
-    with ThreadPoolExecutor(2) as pool:
-        low, high = pool.map(edge, (lo_limit, hi_limit))
-    return low, high
+    def netlist_text(self) -> str:
+        return self.text
 
 
-def margin_pct(low: float, high: float) -> float:
-    """The symmetric margin: the smaller of the two distances from nominal, in %."""
-    return 100.0 * min(1.0 - low, high - 1.0)
+@register_recipe
+@dataclass
+class SFQBenchRecipe:
+    """One transient of an SFQ bench at a global bias scale (one point per ngspice run: each
+    bench has its own length). ``measure`` gives pulses, slips, early switching, bias work,
+    whether the bench's check passed, the cell-under-test's numbers and, for the neuron, its
+    transfer (and, at nominal bias and rate, the traces its plot needs)."""
+
+    name: str = "sfq_bench"
+    version: int = 1
+    points_per_run: int = 1
+
+    def build(self, point, tag, tech, options):
+        bench = bench_for(point)
+        net, parts, jjs = bench_netlist(bench, float(point["bias_scale"]))
+        return _BenchPiece(tag, net, bench, parts, jjs)
+
+    def analysis(self, piece, options) -> str:
+        return ""             # the transient card is part of the bench's netlist
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        return pieces[0].text
+
+    def measure(self, plot, piece, point, options) -> dict:
+        b = piece.bench
+        run = read_bench(plot, b, piece.parts, piece.jjs, float(point["bias_scale"]))
+        out = {"pulses": run.pulses, "slips": run.slips, "early": run.early,
+               "bias_work_J": run.bias_work_J, "ok": check(b, run)}
+        if b.dut:
+            out["dut"] = dut_stats(run, b.dut)
+        if point["bench"] == "neuron":
+            out["transfer"] = neuron_transfer(b, run, len(b.input_times))
+            out["input_times_s"] = list(b.input_times)
+            if point["bias_scale"] == 1.0 and point.get("rate_Hz", NOMINAL_RATE_HZ) == NOMINAL_RATE_HZ:
+                out["traces"] = _traces(plot, int(point["stages"]))
+        return out
 
 
-# ------------------------------------------------------------------------------ benches --
-
-def _driven(name: str, node: str, edges_s) -> tuple[cells.Cell, str]:
-    """A DC-to-SFQ converter at nominal bias driven with one rising edge per time."""
-    return (cells.dc_to_sfq(name, f"{name}_in", node, 1.0),
-            cells.dc_drive(f"{name}_src", f"{name}_in", edges_s))
-
-
-def _line_in(name: str, node: str, edges_s, bias_scale: float) -> tuple[list, str]:
-    """A nominal test source and a two-stage JTL ``name`` (at ``bias_scale``) into ``node``:
-    ``(cells, source line)``; the JTL's last junction ``{name}_J1`` counts the pulses sent."""
-    src, line = _driven(f"D{name}", f"{name}_src", edges_s)
-    return [src, cells.jtl(name, f"{name}_src", node, 2, bias_scale)], line
+def _traces(plot, stages: int) -> dict:
+    keep = np.unique(np.linspace(0, len(plot["time"]) - 1, PLOT_SAMPLES).astype(int))
+    tr = {"time_s": plot["time"][keep].tolist(), "out_V": plot["v(oo)"][keep].tolist()}
+    for k in range(stages):
+        ph = plot[f"v(ph_n_f{k}_b_j1)"]
+        tr[f"stage{k}_flips"] = ((ph[keep] - ph[0]) / (2 * np.pi)).tolist()
+    return tr
 
 
-def _line_out(node: str, bias_scale: float) -> list:
-    """A two-stage JTL ``O`` (probe ``O_J1``) and a sink after ``node``."""
-    return [cells.jtl("O", node, "oo", 2, bias_scale), cells.sink("S", "oo", bias_scale)]
+def _works(result) -> bool:
+    return bool(result) and result["ok"]
 
 
-def _edges(n: int, start: float = SETTLE_S + 20e-12, gap: float = EDGE_GAP_S * 1.5) -> list[float]:
-    return [start + k * gap for k in range(n)]
+def _at(base: dict, bias_scale: float) -> dict:
+    return {**base, "bias_scale": float(bias_scale)}
 
 
-def bench_dc_to_sfq() -> Bench:
-    edges = _edges(3)
-
-    def build(s):
-        return ([cells.dc_to_sfq("D", "d_in", "a", s), *_line_out("a", s)],
-                [cells.dc_drive("D_src", "d_in", edges)])
-    return Bench("dc_to_sfq", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="D")
-
-
-def bench_jtl() -> Bench:
-    edges = _edges(3)
-
-    def build(s):
-        src, line = _driven("D", "i", edges)
-        return [src, cells.jtl("X", "i", "a", 4, s), *_line_out("a", s)], [line]
-    return Bench("jtl", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="X")
-
-
-def bench_splitter() -> Bench:
-    edges = _edges(3)
-
-    def build(s):
-        feed, line = _line_in("I", "a", edges, s)
-        return [*feed, cells.splitter("X", "a", "p", "q", s),
-                cells.jtl("P", "p", "pp", 2, s), cells.jtl("Q", "q", "qq", 2, s),
-                cells.sink("SP", "pp", s), cells.sink("SQ", "qq", s)], [line]
-    return Bench("splitter", build, edges[-1] + 100e-12, {"P_J1": 3, "Q_J1": 3}, dut="X")
+def margin_task(base: dict, steps: int, lo_limit: float = 0.3, hi_limit: float = 2.0):
+    """``(low, high)`` global bias scales bounding the working range that contains 1.0: each
+    side tested at its limit, then bisected ``steps`` times, both sides in the same rounds."""
+    (nominal,) = yield [_at(base, 1.0)]
+    if not _works(nominal):
+        raise NeurospiceError(f"SFQ bench {base}: does not work at nominal bias")
+    sides = [[1.0, lim, None] for lim in (lo_limit, hi_limit)]          # good, bad, answer
+    outs = yield [_at(base, lim) for lim in (lo_limit, hi_limit)]
+    for side, out in zip(sides, outs):
+        if _works(out):
+            side[2] = side[1]
+    for _ in range(steps):
+        active = [s for s in sides if s[2] is None]
+        if not active:
+            break
+        mids = [0.5 * (s[0] + s[1]) for s in active]
+        outs = yield [_at(base, m) for m in mids]
+        for s, m, out in zip(active, mids, outs):
+            s[0 if _works(out) else 1] = m
+    return tuple(s[2] if s[2] is not None else s[0] for s in sides)
 
 
-def bench_merger() -> Bench:
-    a_edges = _edges(2, gap=200e-12)
-    b_edges = [a_edges[0] + 100e-12, a_edges[1] + 30e-12]      # the second pair 30 ps apart
-
-    def build(s):
-        fa, la = _line_in("A", "a", a_edges, s)
-        fb, lb = _line_in("B", "b", b_edges, s)
-        return [*fa, *fb, cells.merger("X", "a", "b", "o", s), *_line_out("o", s)], [la, lb]
-    # every input pulse arrives once at the output and never travels back into the other input
-    return Bench("merger", build, b_edges[-1] + 120e-12, {"O_J1": 4, "A_J1": 2, "B_J1": 2}, dut="X")
-
-
-def bench_dff() -> Bench:
-    t0 = SETTLE_S + 20e-12
-    d_edges = [t0, t0 + 160e-12, t0 + 230e-12]            # the third D arrives while full: escapes
-    c_edges = [t0 + 60e-12, t0 + 120e-12, t0 + 300e-12]   # read (1), read empty (0), read (1)
-
-    def build(s):
-        fd, ld = _line_in("JD", "d", d_edges, s)
-        fc, lc = _line_in("JC", "c", c_edges, s)
-        return [*fd, *fc, cells.dff("X", "d", "c", "q", s), *_line_out("q", s)], [ld, lc]
-    win = [(c_edges[0], c_edges[0] + 50e-12), (c_edges[2], c_edges[2] + 50e-12)]
-    return Bench("dff", build, c_edges[-1] + 100e-12, {"O_J1": 2, "JD_J1": 3, "JC_J1": 3},
-                 windows={"O_J1": win}, dut="X")
+def cell_task(name: str, steps: int):
+    """A cell: function at nominal bias, bias margins, junctions, bias and energy."""
+    base = {"bench": name}
+    (nominal,) = yield [_at(base, 1.0)]
+    if nominal is None:
+        raise NeurospiceError(f"cell {name}: the nominal-bias run failed in ngspice")
+    if nominal["early"]:
+        raise BiasError(name, 1.0, nominal["early"])
+    if not nominal["ok"]:
+        raise NeurospiceError(f"cell {name} fails its function test at nominal bias: {nominal['pulses']}")
+    low, high = yield from margin_task(base, steps)
+    bench = CELL_BENCHES[name]()
+    probe = next(iter(bench.expect))
+    switches = sum(abs(v) for k, v in nominal["slips"].items() if k.startswith(bench.dut + "_"))
+    return {"margin_pct": round(margin_pct(low, high), 1), "bias_low": round(low, 3),
+            "bias_high": round(high, 3), **nominal["dut"], "switches": switches,
+            "output_pulses": len(nominal["pulses"][probe]),
+            "energy_per_switch_aJ": round(nominal["bias_work_J"] / max(1, sum(abs(v) for v in nominal["slips"].values())) * 1e18, 3)}
 
 
-def bench_tff() -> Bench:
-    """Programmable stage: fix (two tokens), free (one, state 1); five inputs (carries on the
-    1st, 3rd, 5th); free + fix (two tokens: transparent), two inputs (two carries)."""
-    gap = 80e-12
-    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
-    count = _edges(5, start=t_free + EDGE_GAP_S, gap=gap)
-    t_free2 = count[-1] + gap
-    t_fix2 = t_free2 + EDGE_GAP_S
-    passing = [t_fix2 + gap, t_fix2 + 2 * gap]
-
-    def build(s):
-        fx, lx = _line_in("JX", "x", [t_fix, t_fix2], s)
-        ff, lf = _line_in("JF", "f", [t_free, t_free2], s)
-        ft, lt = _line_in("JT", "t", count + passing, s)
-        return [*fx, *ff, *ft, cells.tff("X", "t", "q", "x", "f", s), *_line_out("q", s)], [lx, lf, lt]
-    carried = count[0::2] + passing
-    win = [(t, t + 70e-12) for t in carried]
-    bench = Bench("tff", build, passing[-1] + 100e-12, {"O_J1": len(carried)}, windows={"O_J1": win},
-                  dut="X")
-    bench.first_input_s = SETTLE_S     # the fix edge is the first input
-    return bench
-
-
-CELL_BENCHES = {"dc_to_sfq": bench_dc_to_sfq, "jtl": bench_jtl, "splitter": bench_splitter,
-                "merger": bench_merger, "dff": bench_dff, "tff": bench_tff}
-
-#: inputs of the neuron (seed 002's 16-input neuron)
-NEURON_INPUTS = 16
+def neuron_task(stages: int, steps: int, margin: bool = True):
+    """One threshold ``2**stages``: transfer, function, bias window, energy (static part later)."""
+    base = {"bench": "neuron", "stages": stages, "rate_Hz": NOMINAL_RATE_HZ}
+    (run,) = yield [_at(base, 1.0)]
+    if run is None:
+        raise NeurospiceError(f"SFQ neuron T={2 ** stages}: the nominal run failed in ngspice")
+    thr = 2 ** stages
+    n_in = len(run["input_times_s"])
+    ok = run["transfer"] == expected_transfer(thr, n_in) and run["ok"]
+    low = high = None
+    if margin:
+        low, high = (yield from margin_task(base, steps)) if run["ok"] else (1.0, 1.0)
+    n_out = max(1, len(run["pulses"]["O_J1"]))
+    return {"threshold": thr, "counts_correct": ok, "transfer_inputs": list(range(n_in + 1)),
+            "transfer_spikes": run["transfer"],
+            "margin_pct": round(margin_pct(low, high), 1) if margin else None,
+            "bias_low": round(low, 3) if margin else None, "bias_high": round(high, 3) if margin else None,
+            "jj_count": run["dut"]["jj_count"], "static_power_uW": round(run["dut"]["static_power_uW"], 3),
+            "energy_per_spike_dynamic_aJ": round(run["bias_work_J"] / n_out * 1e18, 2),
+            "traces": run.get("traces"), "input_times_s": run["input_times_s"]}
 
 
-#: counter stages of the characterized neuron: thresholds 1, 2, 4, 8, 16
-NEURON_STAGES = 4
-
-
-def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush: float,
-                            stop_s: float, stages: int = NEURON_STAGES) -> Bench:
-    """The 4-stage neuron programmed on chip to ``2**counting`` (fix all at ``SETTLE_S``, free
-    the first ``counting`` one edge later), a flush pulse on line 0 at ``t_flush`` and then
-    the pulses ``line_times {line: [t, …]}`` (each line's pulses ≥ ``EDGE_GAP_S`` apart).
-    No expectations: callers set ``expect``/``windows``."""
-    if not 0 <= counting <= stages:
-        raise NeurospiceError(f"{counting} counting stages out of {stages}")
-    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
-    if t_flush < t_free + EDGE_GAP_S:
-        raise NeurospiceError("the flush must come after programming")
-    lines_t = {k: sorted(([t_flush] if k == 0 else []) + list(line_times.get(k, [])))
-               for k in range(NEURON_INPUTS)}
-    if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in lines_t.values()):
-        raise NeurospiceError("input pulses on one line closer than the DC-to-SFQ test sources allow")
-
-    def build(s):
-        parts, lines = [], []
-        ins = [f"in{k}" for k in range(NEURON_INPUTS)]
-        for k in range(stages):
-            for kind, edges in (("fix", [t_fix]), ("free", [t_free] if k < counting else [])):
-                node = f"ctl_{kind}{k}"
-                if edges:
-                    d, line = _driven(f"C{kind}{k}", node, edges)
-                    parts.append(d)
-                    lines.append(line)
-                else:
-                    lines.append(f"R_{node} {node} 0 1")        # unused control line
-        for k in range(NEURON_INPUTS):
-            if lines_t[k]:
-                d, line = _driven(f"D{k}", ins[k], lines_t[k])
-                parts.append(d)
-                lines.append(line)
-            else:
-                lines.append(f"R_in{k} {ins[k]} 0 1")           # idle input line
-        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s), *_line_out("q", s)]
-        return parts, lines
-    bench = Bench(name, build, stop_s, {"O_J1": 0}, dut="N")
-    bench.first_input_s = SETTLE_S
-    return bench
-
-
-def bench_neuron(counting: int, n_pulses: int | None = None, rate_Hz: float = 10e9) -> Bench:
-    """Threshold ``2**counting`` programmed on chip, one flush input (fires once), then
-    ``n_pulses`` (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz``
-    apart. Expected: after the flush, one spike per ``threshold`` inputs, right after the input
-    that completes the count."""
-    threshold = 2 ** counting
-    n = 2 * threshold + 1 if n_pulses is None else n_pulses
-    t_flush = SETTLE_S + 2 * EDGE_GAP_S
-    t0 = t_flush + 2 * EDGE_GAP_S               # after the flush has rippled through
-    times = [t_flush] + [t0 + (k - 1) / rate_Hz for k in range(1, n + 1)]
-    per_line: dict[int, list[float]] = {}
-    for k, t in enumerate(times[1:], start=1):
-        per_line.setdefault(k % NEURON_INPUTS, []).append(t)
-    bench = programmed_neuron_bench(f"neuron_T{threshold}", counting, per_line, t_flush,
-                                    times[-1] + 250e-12)
-    fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
-    bench.expect = {"O_J1": len(fires)}
-    bench.windows = {"O_J1": [(times[i], times[i] + 200e-12) for i in fires]}
-    bench.input_times, bench.rate_Hz, bench.threshold = times, rate_Hz, threshold
-    return bench
-
-
-def expected_transfer(threshold: int, n_inputs: int) -> list[int]:
-    """Spikes after n inputs of a freshly programmed neuron: the flush fires once, then one
-    spike per ``threshold`` inputs."""
-    return [0 if n == 0 else 1 + (n - 1) // threshold for n in range(n_inputs + 1)]
-
-
-def max_rate(make: Callable[[float], Bench], lo_Hz: float = 1e9, hi_Hz: float = 60e9,
-             steps: int = 6) -> float:
-    """Highest input rate (Hz) at which the bench ``make(rate)`` still works (bisection between
-    ``lo_Hz``, which must work, and ``hi_Hz``)."""
-    def ok(rate):
-        try:
-            return works(make(rate), 1.0)
-        except NeurospiceError:
-            return False
-    if not ok(lo_Hz):
-        raise NeurospiceError(f"fails already at {lo_Hz / 1e9:g} GHz input rate")
-    if ok(hi_Hz):
+def rate_task(stages: int, lo_Hz: float = 1e9, hi_Hz: float = 150e9, steps: int = 6):
+    """Highest input rate (Hz) at which the neuron still counts right (geometric bisection
+    between ``lo_Hz``, which must work, and ``hi_Hz``)."""
+    def at(rate):
+        return {"bench": "neuron", "stages": stages, "rate_Hz": float(rate), "bias_scale": 1.0}
+    (low,) = yield [at(lo_Hz)]
+    if not _works(low):
+        raise NeurospiceError(f"the SFQ neuron fails already at {lo_Hz / 1e9:g} GHz input rate")
+    (high,) = yield [at(hi_Hz)]
+    if _works(high):
         return hi_Hz
     good, bad = lo_Hz, hi_Hz
     for _ in range(steps):
         mid = math.sqrt(good * bad)
-        good, bad = (mid, bad) if ok(mid) else (good, mid)
+        (r,) = yield [at(mid)]
+        good, bad = (mid, bad) if _works(r) else (good, mid)
     return good
 
 
-def dut_stats(run: BenchRun, dut: str) -> dict:
-    """Junction count, bias current and static power of the cell under test."""
-    part = [c for c in run.cells if c.name == dut][0]
-    i_b = part.bias_total_A()
-    return {"jj_count": len(part.jjs), "bias_current_mA": i_b * 1e3,
-            "static_power_uW": BIAS_VOLTAGE_V * i_b * 1e6}
-
-
-def characterize_cell(name: str, steps: int = 7) -> dict:
-    bench = CELL_BENCHES[name]()
-    nominal = require_settled(bench, run_bench(bench, 1.0))
-    if not check(bench, nominal):
-        raise NeurospiceError(f"cell {name} fails its function test at nominal bias: {nominal.pulses}")
-    low, high = bias_margin(bench, steps=steps)
-    probe = next(iter(bench.expect))
-    switches = sum(abs(v) for k, v in nominal.slips.items() if k.startswith(bench.dut + "_"))
-    out = {"margin_pct": round(margin_pct(low, high), 1), "bias_low": round(low, 3),
-           "bias_high": round(high, 3), **dut_stats(nominal, bench.dut),
-           "switches": switches, "output_pulses": len(nominal.pulses[probe])}
-    out["energy_per_switch_aJ"] = round(nominal.bias_work_J / max(1, sum(abs(v) for v in nominal.slips.values())) * 1e18, 3)
-    return out
-
-
-# ---------------------------------------------------------------------------- the recipe --
-
-def neuron_transfer(bench: Bench, run: BenchRun, n_inputs: int) -> list[int]:
-    """Output spikes counted after each number of input pulses 0..n. Each spike is attributed
-    to the input nearest to (spike time − latency), the latency being the flush's (the first
-    input always fires); one run gives the whole transfer."""
-    inputs = np.asarray(bench.input_times)
-    outs = run.pulses["O_J1"]
-    if not outs:
-        return [0] * (n_inputs + 1)
-    latency = outs[0] - inputs[0]
-    owner = [int(np.argmin(np.abs(inputs - (t - latency)))) for t in outs]
-    return [sum(1 for i in owner if i < n) for n in range(n_inputs + 1)]
-
-
-def plot_neuron(run: BenchRun, bench: Bench, stages: int, path) -> str:
+def plot_neuron(neuron: dict, stages: int, path) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    p = run.plot
-    t_ps = p["time"] * 1e12
+    tr = neuron["traces"]
+    t_ps = np.asarray(tr["time_s"]) * 1e12
     fig, axes = plt.subplots(stages + 2, 1, figsize=(9, 1.4 * (stages + 2)), sharex=True)
-    axes[0].eventplot([np.array(bench.input_times) * 1e12], colors="C0")
+    axes[0].eventplot([np.array(neuron["input_times_s"]) * 1e12], colors="C0")
     axes[0].set_ylabel("inputs")
     axes[0].set_yticks([])
     for k in range(stages):
-        ph = p[f"v(ph_n_f{k}_b_j1)"]
-        axes[k + 1].plot(t_ps, (ph - ph[0]) / (2 * np.pi), lw=1)
+        axes[k + 1].plot(t_ps, tr[f"stage{k}_flips"], lw=1)
         axes[k + 1].set_ylabel(f"stage {k}\nB flips")
-    v_out = p["v(oo)"] * 1e3
-    axes[-1].plot(t_ps, v_out, color="C3", lw=1)
+    axes[-1].plot(t_ps, np.asarray(tr["out_V"]) * 1e3, color="C3", lw=1)
     axes[-1].set_ylabel("output\nmV")
     axes[-1].set_xlabel("time (ps)")
-    fig.suptitle(f"SFQ counting neuron, threshold {2 ** stages}: {len(bench.input_times)} inputs at "
-                 f"{bench.rate_Hz / 1e9:g} GHz over 16 lines → {len(run.pulses['O_J1'])} spikes")
+    fig.suptitle(f"SFQ counting neuron, threshold {2 ** stages}: {len(neuron['input_times_s'])} inputs at "
+                 f"{NOMINAL_RATE_HZ / 1e9:g} GHz over 16 lines → {neuron['transfer_spikes'][-1]} spikes")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return str(path)
 
 
-#: the maximum-rate bisection sets the static energy per spike, so it keeps at least this many
-#: steps even when the margins are bisected coarsely (geometric between 1 and 150 GHz: 4 steps
-#: leave a factor 150^(1/16) ≈ 1.37 of uncertainty)
-MIN_RATE_STEPS = 4
-
-
-def _neuron_point(stages: int, steps: int, plot_path=None, margin: bool = True) -> dict:
-    """One threshold ``2**stages``: transfer, bias window, energy (static part added later)."""
-    b = bench_neuron(stages)
-    run = run_bench(b, 1.0)
-    thr = 2 ** stages
-    n_in = len(b.input_times)
-    transfer = neuron_transfer(b, run, n_in)
-    expected = expected_transfer(thr, n_in)
-    low, high = (bias_margin(b, steps=steps) if check(b, run) else (1.0, 1.0)) if margin else (None, None)
-    part = [c for c in run.cells if c.name == "N"][0]
-    n_out = max(1, len(run.pulses["O_J1"]))
-    static_W = BIAS_VOLTAGE_V * part.bias_total_A()
-    return {"threshold": thr, "counts_correct": transfer == expected and check(b, run),
-            "transfer_inputs": list(range(n_in + 1)), "transfer_spikes": transfer,
-            "margin_pct": round(margin_pct(low, high), 1) if margin else None,
-            "bias_low": round(low, 3) if margin else None,
-            "bias_high": round(high, 3) if margin else None, "jj_count": len(part.jjs),
-            "static_power_uW": round(static_W * 1e6, 3),
-            "energy_per_spike_dynamic_aJ": round(run.bias_work_J / n_out * 1e18, 2),
-            "plot": plot_neuron(run, b, stages, plot_path) if plot_path else None}
-
-
 def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False, cells: bool = True,
-                     bisection_steps: int | None = None, workers: int = 1,
-                     margins_for: tuple[int, ...] | None = None) -> dict:
+                     bisection_steps: int | None = None, workers: int = 1, scheduler: str | None = None,
+                     margins_for: tuple[int, ...] | None = None, cache=None) -> dict:
     """Cells (function, margins, bias, energy) and the 16-input counting neuron (transfer for
     every threshold, margins, maximum input rate, energy per spike); artefact + plot under
     ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections; ``cells=False`` skips
-    the cell table (the neuron is what training needs); ``workers``: benches run in parallel
-    (each is its own ngspice process); ``margins_for``: thresholds whose bias window is bisected
-    (default all; every threshold shares the same cells and bias network — the full run finds
-    one window for all five — so one measured window stands for the others when time is short)."""
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-
+    the cell table (the neuron is what training needs); ``workers``/``scheduler``: the sweep
+    runner's local threads or Dask cluster; ``margins_for``: thresholds whose bias window is
+    bisected (default all; every threshold shares the same cells and bias network — the full run
+    finds one window for all five — so one measured window stands for the others when time is
+    short); ``cache``: the sweep runner's point cache (default the user cache)."""
     from .artefact import save_artefact
     t_start = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     steps = bisection_steps or (5 if quick else 7)
     stage_list = [0, 1, 2] if quick else list(range(NEURON_STAGES + 1))
     names = list(CELL_BENCHES) if cells else []
-    bar = tqdm(total=len(names) + len(stage_list) + 1, disable=not progress, desc="sfq")
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        rate_f = pool.submit(max_rate, lambda f: bench_neuron(2, rate_Hz=f), hi_Hz=150e9,
-                             steps=max(MIN_RATE_STEPS, steps - 1))
-        neuron_f = {2 ** k: pool.submit(_neuron_point, k, steps, out / "sfq_neuron_T4.png" if k == 2 else None,
-                                        margins_for is None or 2 ** k in margins_for)
-                    for k in stage_list}
-        cell_f = {name: pool.submit(characterize_cell, name, steps) for name in names}
-        for f in [rate_f, *neuron_f.values(), *cell_f.values()]:
-            f.add_done_callback(lambda _: bar.update())
-        rate_Hz = rate_f.result()
-        neurons = {thr: f.result() for thr, f in neuron_f.items()}
-        cell_res = {name: f.result() for name, f in cell_f.items()}
-    plot = neurons[4].pop("plot")
+    tasks = ([rate_task(2, steps=max(MIN_RATE_STEPS, steps - 1))]
+             + [neuron_task(k, steps, margins_for is None or 2 ** k in margins_for) for k in stage_list]
+             + [cell_task(name, steps) for name in names])
+    template = Sweep(recipe="sfq_bench", axes={}, technology="generic")
+    answers = run_searches(tasks, template, workers=workers, scheduler=scheduler, cache=cache,
+                           progress=progress)
+    rate_Hz = answers[0]
+    neurons = {2 ** k: a for k, a in zip(stage_list, answers[1:1 + len(stage_list)])}
+    cell_res = dict(zip(names, answers[1 + len(stage_list):]))
+    out.mkdir(parents=True, exist_ok=True)
+    plot = plot_neuron(neurons[4], 2, out / "sfq_neuron_T4.png")
     for thr, n in neurons.items():
-        n.pop("plot", None)
+        n.pop("traces", None)
+        n.pop("input_times_s", None)
         n["energy_per_spike_static_aJ"] = round(n["static_power_uW"] * 1e-6 * thr / rate_Hz * 1e18, 2)
         n["energy_per_spike_aJ"] = round(n["energy_per_spike_dynamic_aJ"] + n["energy_per_spike_static_aJ"], 2)
-    bar.close()
     headline = neurons[4]
     summary = {
         "bias_margin_pct": min(n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
@@ -526,6 +277,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     }
     art = save_artefact({"family": "sfq", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "provenance": {"junction_model": vars(sfq.JJModel()), "step_s": STEP_S,
-                                        "quick": quick, "cells": cells, "bisection_steps": steps},
+                                        "quick": quick, "cells": cells, "bisection_steps": steps,
+                                        "recipe": f"{SFQBenchRecipe.name} v{SFQBenchRecipe.version}"},
                          "summary": summary}, out / "sfq.json")
     return {**summary, "artefact": str(art), "plot": plot, "wall_s": round(time.perf_counter() - t_start, 1)}

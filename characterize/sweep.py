@@ -50,8 +50,15 @@ class Sweep:
     mc_samples: int = 0          #: 0: nominal only; n: n mismatch samples per point
     seed: int = 1
     options: dict = field(default_factory=dict)  #: recipe options (design overrides)
+    #: explicit points instead of the axes' product (adaptive searches, :func:`run_searches`);
+    #: a point's own ``corner``/``temperature_C``/``seed`` override the sweep's
+    point_list: list[dict] | None = None
 
     def points(self) -> list[dict]:
+        if self.point_list is not None:
+            base = {"corner": self.corners[0], "temperature_C": float(self.temperatures_C[0]),
+                    "mc": None, "seed": self.seed}
+            return [{**base, **p} for p in self.point_list]
         names = list(self.axes)
         mcs = [None] if self.mc_samples == 0 else list(range(self.mc_samples))
         out = []
@@ -150,14 +157,15 @@ def hash_seed(points: list[dict]) -> int:
 
 # -- batches ----------------------------------------------------------------------------
 def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: float,
-              points: list[dict], options: dict, timeout_s: float) -> list[tuple[int, str, dict | str]]:
+              points: list[dict], options: dict, timeout_s: float,
+              recipe_module: str | None = None) -> list[tuple[int, str, dict | str]]:
     """Simulate ``points`` (same technology/corner/temperature) in one ngspice run.
 
     Returns ``(index, 'ok', measurements)`` or ``(index, 'failed', reason)`` per point.
     Top-level and picklable: this is what Dask workers execute.
     """
     from .recipes import get_recipe
-    recipe = get_recipe(recipe_name)
+    recipe = get_recipe(recipe_name, recipe_module)
     mismatch = any(p.get("mc") is not None for p in points) and technology == "sky130"
     tech = get_technology(technology, corner, mismatch=mismatch)
     pieces = [recipe.build(p, point_tag(p), tech, options) for p in points]
@@ -176,7 +184,8 @@ def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: flo
             return [(0, "failed", f"{type(exc).__name__}: {exc}")]
     out = []  # isolate the failing point(s): one run per point
     for i, p in enumerate(points):
-        res = run_batch(recipe_name, technology, corner, temperature_C, [p], options, timeout_s)
+        res = run_batch(recipe_name, technology, corner, temperature_C, [p], options, timeout_s,
+                        recipe_module)
         out.append((i, res[0][1], res[0][2]))
     return out
 
@@ -209,6 +218,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
             results[idx] = PointResult(p, key, "pending")
             todo.setdefault(ck, []).append(idx)
     batches = []
+    points_per_run = min(points_per_run, getattr(recipe, "points_per_run", points_per_run))
     for (corner, temp), idxs in todo.items():
         for k in range(0, len(idxs), points_per_run):
             batches.append((corner, temp, idxs[k:k + points_per_run]))
@@ -230,7 +240,7 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
         bar.update(len(idxs))
 
     args = [(sweep.recipe, sweep.technology, c, t, [points[i] for i in idxs], sweep.options,
-             timeout_s) for c, t, idxs in batches]
+             timeout_s, type(recipe).__module__) for c, t, idxs in batches]
     if scheduler:
         from distributed import Client, as_completed
         with Client(scheduler) as client:
@@ -252,3 +262,37 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
                        technology={"name": tech0.name, "corners": sweep.corners,
                                    "source": tech0.source, "fingerprint": tech0.fingerprint,
                                    "labels": sorted({t.label for t in techs.values()})})
+
+
+def run_searches(tasks: list, template: Sweep, **run_kw) -> list:
+    """Adaptive characterization through the sweep runner.
+
+    Each task is a generator that yields a list of points and receives their results (the
+    measurement dict, or ``None`` for a point that failed), until it returns its answer — a
+    bisection reads like a loop. Every round gathers the points of every unfinished task into
+    one sweep (``template`` with ``point_list``), so the tasks' points run in parallel on the
+    workers or the Dask cluster, each cached: a re-run after a kill replays the finished rounds
+    from the cache. Returns the tasks' answers in order; a task's exception propagates.
+    """
+    from dataclasses import replace
+    answers: list = [None] * len(tasks)
+    pending: dict[int, list] = {}
+    for i, task in enumerate(tasks):
+        try:
+            pending[i] = list(next(task))
+        except StopIteration as stop:
+            answers[i] = stop.value
+    while pending:
+        order = [(i, k) for i, pts in pending.items() for k in range(len(pts))]
+        flat = [pending[i][k] for i, k in order]
+        res = run_sweep(replace(template, point_list=flat), **run_kw).results
+        replies: dict[int, list] = {i: [None] * len(pts) for i, pts in pending.items()}
+        for (i, k), r in zip(order, res):
+            replies[i][k] = r.result if r.status == "ok" else None
+        for i in list(pending):
+            try:
+                pending[i] = list(tasks[i].send(replies[i]))
+            except StopIteration as stop:
+                answers[i] = stop.value
+                del pending[i]
+    return answers

@@ -3,7 +3,7 @@ the pulses a correct cell must produce), at nominal bias and at ±20 % global bi
 drives junctions into the voltage state is reported, never counted."""
 import pytest
 
-from neurospice.characterize import sfq as S
+from neurospice.characterize import sfq_benches as S
 from neurospice.circuits import sfq_cells as C
 from neurospice.circuits.errors import NetlistError
 

@@ -62,7 +62,7 @@ class _FightingRC(recipes.RCRecipe):
 
 
 def test_failed_point_is_recorded_and_does_not_abort(tmp_path, monkeypatch):
-    monkeypatch.setitem(recipes.RECIPES, "rc_fight", _FightingRC())
+    monkeypatch.setitem(recipes._RECIPES, "rc_fight", _FightingRC())
     sw = Sweep("rc_fight", {"r_ohm": [1e3, 666, 2e3], "c_F": [1e-12]}, options=dict(OPTS))
     res = run_sweep(sw, cache=PointCache(tmp_path), points_per_run=8, progress=False)
     assert len(res.ok) == 2 and len(res.failed) == 1

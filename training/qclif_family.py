@@ -212,6 +212,7 @@ def qclif_graph(ck: dict):
     import nir
     import torch
     from .nir_export import euler_lif
+    from neurospice.circuits.errors import NeurospiceError
     from neurospice.circuits.qclif import QCLIFConfig
     from .qclif_train import model_from_qclif_checkpoint
     model, cfg = model_from_qclif_checkpoint(ck)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospice.registry import Family, add_option
+from neurospice.registry import Family
 
 from .config import SFQTrainConfig
 from .memcap_family import config_from_args, progress_of

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..characterize import sfq as S
+from ..characterize import sfq_benches as S
 from ..circuits.errors import NeurospiceError
 from .datasets import encode, load_dataset
 from .sfq_train import load_sfq_checkpoint, model_from_sfq_checkpoint

@@ -1,0 +1,348 @@
+"""SFQ test benches: the cells' and the counting neuron's circuits with their stimuli and the
+pulses expected at named probe junctions, as data (:class:`Bench`), and how one transient of a
+bench is read (:func:`read_bench`): pulses are counted as 2π slips of a junction's phase (each
+slip is one SFQ pulse through it), never by thresholding voltages; a circuit whose bias drives
+junctions into the voltage state *never settles* and fails its check rather than producing a
+wrong count; energy is the work of the bias sources per switching event (``I_b·Φ0`` for each
+2π slip at a biased node).
+
+The DC-to-SFQ converters that feed a bench stand for the test equipment: they stay at nominal
+bias while everything else scales — except in the converter's own bench.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..circuits import sfq
+from ..circuits import sfq_cells as cells
+from ..circuits.engine import run_netlist
+from ..circuits.errors import NeurospiceError
+
+#: bias voltage of a resistive bias network (SFQ5ee-style RSFQ designs; static power is
+#: ``BIAS_VOLTAGE_V · ΣI_bias``)
+BIAS_VOLTAGE_V = 2.5e-3
+#: maximum time step of every SFQ transient here (the plasma period of these junctions is
+#: 3.0 ps; ``sfq.check_timestep`` accepts up to 1/20 of it)
+STEP_S = 0.15e-12
+#: time before the first input edge in which no junction may switch (settling of the bias)
+SETTLE_S = 40e-12
+#: DC-to-SFQ edge spacing used by the benches (≥ one drive trapezoid)
+EDGE_GAP_S = 60e-12
+
+
+class BiasError(NeurospiceError):
+    """The bias drives junctions into the voltage state: the circuit never settles."""
+
+    def __init__(self, circuit: str, bias_scale: float, junctions):
+        self.circuit, self.bias_scale, self.junctions = circuit, bias_scale, list(junctions)
+        super().__init__(f"{circuit}: at bias scale {bias_scale:g} junction(s) "
+                         f"{', '.join(self.junctions[:5])} switch with no input — the bias drives "
+                         "them into the voltage state and the circuit never settles; lower the bias")
+
+
+@dataclass
+class Bench:
+    """One test bench. ``build(bias_scale)`` returns ``(cells, source_lines)``; ``expect`` maps
+    probe junction names to the pulse count expected there; ``windows`` optionally maps a probe to
+    one ``(t_lo, t_hi)`` window per expected pulse."""
+
+    name: str
+    build: Callable[[float], tuple[list, list[str]]]
+    stop_s: float
+    expect: dict[str, int]
+    windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    first_input_s: float = SETTLE_S
+    dut: str = ""          #: name prefix of the cell under test (for its junction count and bias)
+
+
+@dataclass
+class BenchRun:
+    bias_scale: float
+    pulses: dict[str, list[float]]       #: probe → slip times (s)
+    slips: dict[str, int]                #: every junction → net slips
+    early: list[str]                     #: junctions that switched before the first input
+    bias_work_J: float                   #: Σ I_b·Φ0·slips over biased junction nodes
+    cells: list
+    plot: dict = field(repr=False, default_factory=dict)
+
+
+def slip_times(t: np.ndarray, phase: np.ndarray) -> list[float]:
+    """Times where ``phase`` first passes (2k+1)π, k = 0, 1, … (one per forward 2π slip)."""
+    out, k = [], 0
+    base = phase[0]
+    while True:
+        idx = np.flatnonzero(phase - base >= (2 * k + 1) * math.pi)
+        if not len(idx):
+            return out
+        out.append(float(t[idx[0]]))
+        k += 1
+
+
+def bench_netlist(bench: Bench, bias_scale: float = 1.0) -> tuple[str, list, list]:
+    """``(netlist, cells, junctions)`` of ``bench`` at a global bias scale."""
+    parts, sources = bench.build(bias_scale)
+    lines, jjs = [], []
+    for c in parts:
+        lines += c.netlist_lines()
+        jjs += c.jjs
+    return sfq.transient_netlist(bench.name, lines + sources, jjs, bench.stop_s, STEP_S), parts, jjs
+
+
+def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
+    """One transient of ``bench`` in ngspice (uncached; characterization goes through the sweep
+    runner instead, :mod:`neurospice.characterize.sfq`)."""
+    net, parts, jjs = bench_netlist(bench, bias_scale)
+    plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale}).plot
+    return read_bench(plot, bench, parts, jjs, bias_scale)
+
+
+def read_bench(plot, bench: Bench, parts: list, jjs: list, bias_scale: float) -> BenchRun:
+    """Pulses, slips, early switching and bias work of one simulated bench."""
+    t = plot["time"]
+    slips, early = {}, []
+    i_first = int(np.searchsorted(t, bench.first_input_s))
+    for j in jjs:
+        ph = plot[f"v(ph_{j.name.lower()})"]
+        slips[j.name] = int(round((ph[-1] - ph[0]) / (2 * math.pi)))
+        if np.ptp(ph[: i_first + 1]) > math.pi:
+            early.append(j.name)
+    pulses = {p: slip_times(t, plot[f"v(ph_{p.lower()})"]) for p in bench.expect}
+    node_slips = {}
+    for j in jjs:
+        if j.b == "0":
+            node_slips[j.a] = node_slips.get(j.a, 0) + slips[j.name]
+    work = sum(i * sfq.PHI0_WB * node_slips.get(node, 0) for c in parts for node, i in c.biases)
+    return BenchRun(bias_scale, pulses, slips, early, work, parts, plot)
+
+
+def require_settled(bench: Bench, run: BenchRun) -> BenchRun:
+    """Raise :class:`BiasError` if junctions switched before the first input (a bias that never
+    lets the circuit settle) — so such a run never passes for a wrong pulse count."""
+    if run.early:
+        raise BiasError(bench.name, run.bias_scale, run.early)
+    return run
+
+
+def check(bench: Bench, run: BenchRun) -> bool:
+    if run.early:
+        return False
+    for probe, n in bench.expect.items():
+        if len(run.pulses[probe]) != n or run.slips[probe] != n:
+            return False
+        for t, (lo, hi) in zip(run.pulses[probe], bench.windows.get(probe, [])):
+            if not lo <= t <= hi:
+                return False
+    return True
+
+
+def margin_pct(low: float, high: float) -> float:
+    """The symmetric margin: the smaller of the two distances from nominal, in %."""
+    return 100.0 * min(1.0 - low, high - 1.0)
+
+
+# ------------------------------------------------------------------------------ benches --
+
+def _driven(name: str, node: str, edges_s) -> tuple[cells.Cell, str]:
+    """A DC-to-SFQ converter at nominal bias driven with one rising edge per time."""
+    return (cells.dc_to_sfq(name, f"{name}_in", node, 1.0),
+            cells.dc_drive(f"{name}_src", f"{name}_in", edges_s))
+
+
+def _line_in(name: str, node: str, edges_s, bias_scale: float) -> tuple[list, str]:
+    """A nominal test source and a two-stage JTL ``name`` (at ``bias_scale``) into ``node``:
+    ``(cells, source line)``; the JTL's last junction ``{name}_J1`` counts the pulses sent."""
+    src, line = _driven(f"D{name}", f"{name}_src", edges_s)
+    return [src, cells.jtl(name, f"{name}_src", node, 2, bias_scale)], line
+
+
+def _line_out(node: str, bias_scale: float) -> list:
+    """A two-stage JTL ``O`` (probe ``O_J1``) and a sink after ``node``."""
+    return [cells.jtl("O", node, "oo", 2, bias_scale), cells.sink("S", "oo", bias_scale)]
+
+
+def _edges(n: int, start: float = SETTLE_S + 20e-12, gap: float = EDGE_GAP_S * 1.5) -> list[float]:
+    return [start + k * gap for k in range(n)]
+
+
+def bench_dc_to_sfq() -> Bench:
+    edges = _edges(3)
+
+    def build(s):
+        return ([cells.dc_to_sfq("D", "d_in", "a", s), *_line_out("a", s)],
+                [cells.dc_drive("D_src", "d_in", edges)])
+    return Bench("dc_to_sfq", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="D")
+
+
+def bench_jtl() -> Bench:
+    edges = _edges(3)
+
+    def build(s):
+        src, line = _driven("D", "i", edges)
+        return [src, cells.jtl("X", "i", "a", 4, s), *_line_out("a", s)], [line]
+    return Bench("jtl", build, edges[-1] + 100e-12, {"O_J1": 3}, dut="X")
+
+
+def bench_splitter() -> Bench:
+    edges = _edges(3)
+
+    def build(s):
+        feed, line = _line_in("I", "a", edges, s)
+        return [*feed, cells.splitter("X", "a", "p", "q", s),
+                cells.jtl("P", "p", "pp", 2, s), cells.jtl("Q", "q", "qq", 2, s),
+                cells.sink("SP", "pp", s), cells.sink("SQ", "qq", s)], [line]
+    return Bench("splitter", build, edges[-1] + 100e-12, {"P_J1": 3, "Q_J1": 3}, dut="X")
+
+
+def bench_merger() -> Bench:
+    a_edges = _edges(2, gap=200e-12)
+    b_edges = [a_edges[0] + 100e-12, a_edges[1] + 30e-12]      # the second pair 30 ps apart
+
+    def build(s):
+        fa, la = _line_in("A", "a", a_edges, s)
+        fb, lb = _line_in("B", "b", b_edges, s)
+        return [*fa, *fb, cells.merger("X", "a", "b", "o", s), *_line_out("o", s)], [la, lb]
+    # every input pulse arrives once at the output and never travels back into the other input
+    return Bench("merger", build, b_edges[-1] + 120e-12, {"O_J1": 4, "A_J1": 2, "B_J1": 2}, dut="X")
+
+
+def bench_dff() -> Bench:
+    t0 = SETTLE_S + 20e-12
+    d_edges = [t0, t0 + 160e-12, t0 + 230e-12]            # the third D arrives while full: escapes
+    c_edges = [t0 + 60e-12, t0 + 120e-12, t0 + 300e-12]   # read (1), read empty (0), read (1)
+
+    def build(s):
+        fd, ld = _line_in("JD", "d", d_edges, s)
+        fc, lc = _line_in("JC", "c", c_edges, s)
+        return [*fd, *fc, cells.dff("X", "d", "c", "q", s), *_line_out("q", s)], [ld, lc]
+    win = [(c_edges[0], c_edges[0] + 50e-12), (c_edges[2], c_edges[2] + 50e-12)]
+    return Bench("dff", build, c_edges[-1] + 100e-12, {"O_J1": 2, "JD_J1": 3, "JC_J1": 3},
+                 windows={"O_J1": win}, dut="X")
+
+
+def bench_tff() -> Bench:
+    """Programmable stage: fix (two tokens), free (one, state 1); five inputs (carries on the
+    1st, 3rd, 5th); free + fix (two tokens: transparent), two inputs (two carries)."""
+    gap = 80e-12
+    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
+    count = _edges(5, start=t_free + EDGE_GAP_S, gap=gap)
+    t_free2 = count[-1] + gap
+    t_fix2 = t_free2 + EDGE_GAP_S
+    passing = [t_fix2 + gap, t_fix2 + 2 * gap]
+
+    def build(s):
+        fx, lx = _line_in("JX", "x", [t_fix, t_fix2], s)
+        ff, lf = _line_in("JF", "f", [t_free, t_free2], s)
+        ft, lt = _line_in("JT", "t", count + passing, s)
+        return [*fx, *ff, *ft, cells.tff("X", "t", "q", "x", "f", s), *_line_out("q", s)], [lx, lf, lt]
+    carried = count[0::2] + passing
+    win = [(t, t + 70e-12) for t in carried]
+    bench = Bench("tff", build, passing[-1] + 100e-12, {"O_J1": len(carried)}, windows={"O_J1": win},
+                  dut="X")
+    bench.first_input_s = SETTLE_S     # the fix edge is the first input
+    return bench
+
+
+CELL_BENCHES = {"dc_to_sfq": bench_dc_to_sfq, "jtl": bench_jtl, "splitter": bench_splitter,
+                "merger": bench_merger, "dff": bench_dff, "tff": bench_tff}
+
+#: inputs of the neuron (seed 002's 16-input neuron)
+NEURON_INPUTS = 16
+
+
+#: counter stages of the characterized neuron: thresholds 1, 2, 4, 8, 16
+NEURON_STAGES = 4
+
+
+def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush: float,
+                            stop_s: float, stages: int = NEURON_STAGES) -> Bench:
+    """The 4-stage neuron programmed on chip to ``2**counting`` (fix all at ``SETTLE_S``, free
+    the first ``counting`` one edge later), a flush pulse on line 0 at ``t_flush`` and then
+    the pulses ``line_times {line: [t, …]}`` (each line's pulses ≥ ``EDGE_GAP_S`` apart).
+    No expectations: callers set ``expect``/``windows``."""
+    if not 0 <= counting <= stages:
+        raise NeurospiceError(f"{counting} counting stages out of {stages}")
+    t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
+    if t_flush < t_free + EDGE_GAP_S:
+        raise NeurospiceError("the flush must come after programming")
+    lines_t = {k: sorted(([t_flush] if k == 0 else []) + list(line_times.get(k, [])))
+               for k in range(NEURON_INPUTS)}
+    if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in lines_t.values()):
+        raise NeurospiceError("input pulses on one line closer than the DC-to-SFQ test sources allow")
+
+    def build(s):
+        parts, lines = [], []
+        ins = [f"in{k}" for k in range(NEURON_INPUTS)]
+        for k in range(stages):
+            for kind, edges in (("fix", [t_fix]), ("free", [t_free] if k < counting else [])):
+                node = f"ctl_{kind}{k}"
+                if edges:
+                    d, line = _driven(f"C{kind}{k}", node, edges)
+                    parts.append(d)
+                    lines.append(line)
+                else:
+                    lines.append(f"R_{node} {node} 0 1")        # unused control line
+        for k in range(NEURON_INPUTS):
+            if lines_t[k]:
+                d, line = _driven(f"D{k}", ins[k], lines_t[k])
+                parts.append(d)
+                lines.append(line)
+            else:
+                lines.append(f"R_in{k} {ins[k]} 0 1")           # idle input line
+        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s), *_line_out("q", s)]
+        return parts, lines
+    bench = Bench(name, build, stop_s, {"O_J1": 0}, dut="N")
+    bench.first_input_s = SETTLE_S
+    return bench
+
+
+def bench_neuron(counting: int, n_pulses: int | None = None, rate_Hz: float = 10e9) -> Bench:
+    """Threshold ``2**counting`` programmed on chip, one flush input (fires once), then
+    ``n_pulses`` (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz``
+    apart. Expected: after the flush, one spike per ``threshold`` inputs, right after the input
+    that completes the count."""
+    threshold = 2 ** counting
+    n = 2 * threshold + 1 if n_pulses is None else n_pulses
+    t_flush = SETTLE_S + 2 * EDGE_GAP_S
+    t0 = t_flush + 2 * EDGE_GAP_S               # after the flush has rippled through
+    times = [t_flush] + [t0 + (k - 1) / rate_Hz for k in range(1, n + 1)]
+    per_line: dict[int, list[float]] = {}
+    for k, t in enumerate(times[1:], start=1):
+        per_line.setdefault(k % NEURON_INPUTS, []).append(t)
+    bench = programmed_neuron_bench(f"neuron_T{threshold}", counting, per_line, t_flush,
+                                    times[-1] + 250e-12)
+    fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
+    bench.expect = {"O_J1": len(fires)}
+    bench.windows = {"O_J1": [(times[i], times[i] + 200e-12) for i in fires]}
+    bench.input_times, bench.rate_Hz, bench.threshold = times, rate_Hz, threshold
+    return bench
+
+
+def expected_transfer(threshold: int, n_inputs: int) -> list[int]:
+    """Spikes after n inputs of a freshly programmed neuron: the flush fires once, then one
+    spike per ``threshold`` inputs."""
+    return [0 if n == 0 else 1 + (n - 1) // threshold for n in range(n_inputs + 1)]
+
+
+def dut_stats(run: BenchRun, dut: str) -> dict:
+    """Junction count, bias current and static power of the cell under test."""
+    part = [c for c in run.cells if c.name == dut][0]
+    i_b = part.bias_total_A()
+    return {"jj_count": len(part.jjs), "bias_current_mA": i_b * 1e3,
+            "static_power_uW": BIAS_VOLTAGE_V * i_b * 1e6}
+
+
+def neuron_transfer(bench: Bench, run: BenchRun, n_inputs: int) -> list[int]:
+    """Output spikes counted after each number of input pulses 0..n. Each spike is attributed
+    to the input nearest to (spike time − latency), the latency being the flush's (the first
+    input always fires); one run gives the whole transfer."""
+    inputs = np.asarray(bench.input_times)
+    outs = run.pulses["O_J1"]
+    if not outs:
+        return [0] * (n_inputs + 1)
+    latency = outs[0] - inputs[0]
+    owner = [int(np.argmin(np.abs(inputs - (t - latency)))) for t in outs]
+    return [sum(1 for i in owner if i < n) for n in range(n_inputs + 1)]
