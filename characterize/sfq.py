@@ -224,9 +224,11 @@ def plot_neuron(neuron: dict, stages: int, path) -> str:
     return str(path)
 
 
-def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False, cells: bool = True,
+def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False, cells=True,
                      bisection_steps: int | None = None, workers: int = 1, scheduler: str | None = None,
-                     margins_for: tuple[int, ...] | None = None, cache=None) -> dict:
+                     margins_for: tuple[int, ...] | None = None, cache=None,
+                     thresholds: tuple[int, ...] | None = None, rate_steps: int | None = None,
+                     rate_bounds_Hz: tuple[float, float] = (1e9, 150e9)) -> dict:
     """Cells (function, margins, bias, energy) and the 16-input counting neuron (transfer for
     every threshold, margins, maximum input rate, energy per spike); artefact + plot under
     ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections; ``cells=False`` skips
@@ -234,42 +236,58 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     runner's local threads or Dask cluster; ``margins_for``: thresholds whose bias window is
     bisected (default all; every threshold shares the same cells and bias network — the full run
     finds one window for all five — so one measured window stands for the others when time is
-    short); ``cache``: the sweep runner's point cache (default the user cache)."""
+    short); ``cache``: the sweep runner's point cache (default the user cache); ``cells`` may
+    also name the cells to characterize; ``thresholds`` (powers of two up to
+    ``2**NEURON_STAGES``) replace the default set; ``rate_steps``/``rate_bounds_Hz``: the
+    maximum-rate bisection (threshold 4). The headline numbers are threshold 4's where it was
+    characterized, else the largest threshold's."""
     from .artefact import save_artefact
     t_start = time.perf_counter()
     out = Path(out)
     steps = bisection_steps or (5 if quick else 7)
-    stage_list = [0, 1, 2] if quick else list(range(NEURON_STAGES + 1))
-    names = list(CELL_BENCHES) if cells else []
-    tasks = ([rate_task(2, steps=max(MIN_RATE_STEPS, steps - 1))]
+    if thresholds:
+        bad = [t for t in thresholds if t < 1 or t & (t - 1) or t > 2 ** NEURON_STAGES]
+        if bad:
+            raise NeurospiceError(f"SFQ thresholds must be powers of two from 1 to {2 ** NEURON_STAGES}, got {bad}")
+        stage_list = sorted({int(math.log2(t)) for t in thresholds})
+    else:
+        stage_list = [0, 1, 2] if quick else list(range(NEURON_STAGES + 1))
+    names = list(CELL_BENCHES) if cells is True else list(cells or [])
+    unknown = [n for n in names if n not in CELL_BENCHES]
+    if unknown:
+        raise NeurospiceError(f"unknown SFQ cells {unknown}; have {sorted(CELL_BENCHES)}")
+    rate_steps = rate_steps if rate_steps is not None else max(MIN_RATE_STEPS, steps - 1)
+    tasks = ([rate_task(2, *rate_bounds_Hz, steps=rate_steps)]
              + [neuron_task(k, steps, margins_for is None or 2 ** k in margins_for) for k in stage_list]
              + [cell_task(name, steps) for name in names])
     template = Sweep(recipe="sfq_bench", axes={}, technology="generic")
-    answers = run_searches(tasks, template, workers=workers, scheduler=scheduler, cache=cache,
-                           progress=progress)
+    answers, stats = run_searches(tasks, template, workers=workers, scheduler=scheduler, cache=cache,
+                                  progress=progress)
     rate_Hz = answers[0]
     neurons = {2 ** k: a for k, a in zip(stage_list, answers[1:1 + len(stage_list)])}
     cell_res = dict(zip(names, answers[1 + len(stage_list):]))
     out.mkdir(parents=True, exist_ok=True)
-    plot = plot_neuron(neurons[4], 2, out / "sfq_neuron_T4.png")
+    head_thr = 4 if 4 in neurons else max(neurons)
+    plot = plot_neuron(neurons[head_thr], int(math.log2(head_thr)), out / f"sfq_neuron_T{head_thr}.png")
     for thr, n in neurons.items():
         n.pop("traces", None)
         n.pop("input_times_s", None)
         n["energy_per_spike_static_aJ"] = round(n["static_power_uW"] * 1e-6 * thr / rate_Hz * 1e18, 2)
         n["energy_per_spike_aJ"] = round(n["energy_per_spike_dynamic_aJ"] + n["energy_per_spike_static_aJ"], 2)
-    headline = neurons[4]
+    headline = neurons[head_thr]
     summary = {
-        "bias_margin_pct": min(n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
+        "bias_margin_pct": min((n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
+                               default=None),
         "max_input_rate_GHz": round(rate_Hz / 1e9, 1),
         "counts_correct": all(n["counts_correct"] for n in neurons.values()),
-        "energy_per_spike_aJ": headline["energy_per_spike_aJ"],
+        "energy_per_spike_aJ": headline["energy_per_spike_aJ"], "headline_threshold": head_thr,
         "thresholds": sorted(neurons),
         "fan_in": NEURON_INPUTS,
         "threshold_programmable": True,
         "cells": cell_res,
         "neurons": {str(k): v for k, v in neurons.items()},
         "bias_voltage_mV": BIAS_VOLTAGE_V * 1e3,
-        "notes": ("energy_per_spike_aJ at threshold 4: bias-source work per spike (Σ I_b·Φ0 per "
+        "notes": ("energy_per_spike_aJ at the headline threshold: bias-source work per spike (Σ I_b·Φ0 per "
                   "2π slip) + static power of a resistive bias network at the bias voltage over "
                   "one spike period at the maximum input rate; cryocooling not included. "
                   "One netlist (4 counter stages) programmed on chip by fix/free control pulses to each "
@@ -280,4 +298,5 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
                                         "quick": quick, "cells": cells, "bisection_steps": steps,
                                         "recipe": f"{SFQBenchRecipe.name} v{SFQBenchRecipe.version}"},
                          "summary": summary}, out / "sfq.json")
-    return {**summary, "artefact": str(art), "plot": plot, "wall_s": round(time.perf_counter() - t_start, 1)}
+    return {**summary, **stats, "artefact": str(art), "plot": plot,
+            "wall_s": round(time.perf_counter() - t_start, 1)}

@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -192,8 +193,11 @@ def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: flo
 
 def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
               cache: PointCache | None = None, points_per_run: int = 16,
-              timeout_s: float = 600.0, progress: bool = True) -> SweepResult:
-    """Run (or fetch from the cache) every point of ``sweep``."""
+              timeout_s: float = 600.0, progress: bool = True, executor=None,
+              client=None) -> SweepResult:
+    """Run (or fetch from the cache) every point of ``sweep``. The batches run on ``workers``
+    local threads, on a Dask cluster (``scheduler`` address, or an open ``client``), or on a
+    shared ``executor`` (a :class:`concurrent.futures.Executor` several sweeps submit to)."""
     from .recipes import get_recipe
     t0 = time.perf_counter()
     recipe = get_recipe(sweep.recipe)
@@ -241,12 +245,21 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
 
     args = [(sweep.recipe, sweep.technology, c, t, [points[i] for i in idxs], sweep.options,
              timeout_s, type(recipe).__module__) for c, t, idxs in batches]
-    if scheduler:
+    if scheduler or client:
         from distributed import Client, as_completed
-        with Client(scheduler) as client:
+        own = client is None
+        client = client or Client(scheduler)
+        try:
             futures = {client.submit(run_batch, *a, pure=False): b for a, b in zip(args, batches)}
             for fut in as_completed(futures):
                 finish(futures[fut], fut.result())
+        finally:
+            if own:
+                client.close()
+    elif executor is not None:
+        futures = {executor.submit(run_batch, *a): b for a, b in zip(args, batches)}
+        for fut in cf.as_completed(futures):
+            finish(futures[fut], fut.result())
     elif workers <= 1 or len(batches) <= 1:
         for a, b in zip(args, batches):
             finish(b, run_batch(*a))
@@ -264,35 +277,46 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
                                    "labels": sorted({t.label for t in techs.values()})})
 
 
-def run_searches(tasks: list, template: Sweep, **run_kw) -> list:
+def run_searches(tasks: list, template: Sweep, *, workers: int = 1, scheduler: str | None = None,
+                 cache: PointCache | None = None, progress: bool = True, **run_kw) -> list:
     """Adaptive characterization through the sweep runner.
 
     Each task is a generator that yields a list of points and receives their results (the
     measurement dict, or ``None`` for a point that failed), until it returns its answer — a
-    bisection reads like a loop. Every round gathers the points of every unfinished task into
-    one sweep (``template`` with ``point_list``), so the tasks' points run in parallel on the
-    workers or the Dask cluster, each cached: a re-run after a kill replays the finished rounds
+    bisection reads like a loop. Every task advances as soon as its own points are done (no
+    task waits for another), each step one sweep (``template`` with ``point_list``) whose
+    batches go to one shared pool of ``workers`` threads or to the Dask cluster at
+    ``scheduler``; every point is cached, so a re-run after a kill replays the finished steps
     from the cache. Returns the tasks' answers in order; a task's exception propagates.
     """
     from dataclasses import replace
-    answers: list = [None] * len(tasks)
-    pending: dict[int, list] = {}
-    for i, task in enumerate(tasks):
+    cache = cache or PointCache()
+    bar = tqdm(total=len(tasks), desc=f"characterize {template.recipe}", unit="task", disable=not progress)
+    stats = {"points": 0, "cached": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def drive(task, **where):
         try:
-            pending[i] = list(next(task))
+            points = list(next(task))
+            while True:
+                res = run_sweep(replace(template, point_list=points), cache=cache, progress=False,
+                                **where, **run_kw).results
+                with lock:
+                    stats["points"] += len(res)
+                    stats["cached"] += sum(r.cached for r in res)
+                    stats["failed"] += sum(r.status != "ok" for r in res)
+                points = list(task.send([r.result if r.status == "ok" else None for r in res]))
         except StopIteration as stop:
-            answers[i] = stop.value
-    while pending:
-        order = [(i, k) for i, pts in pending.items() for k in range(len(pts))]
-        flat = [pending[i][k] for i, k in order]
-        res = run_sweep(replace(template, point_list=flat), **run_kw).results
-        replies: dict[int, list] = {i: [None] * len(pts) for i, pts in pending.items()}
-        for (i, k), r in zip(order, res):
-            replies[i][k] = r.result if r.status == "ok" else None
-        for i in list(pending):
-            try:
-                pending[i] = list(tasks[i].send(replies[i]))
-            except StopIteration as stop:
-                answers[i] = stop.value
-                del pending[i]
-    return answers
+            bar.update()
+            return stop.value
+
+    try:
+        if scheduler:
+            from distributed import Client
+            with Client(scheduler) as client, cf.ThreadPoolExecutor(max(1, len(tasks))) as drivers:
+                return list(drivers.map(lambda t: drive(t, client=client), tasks)), stats
+        with cf.ThreadPoolExecutor(max(1, workers)) as pool, \
+                cf.ThreadPoolExecutor(max(1, len(tasks))) as drivers:
+            return list(drivers.map(lambda t: drive(t, executor=pool), tasks)), stats
+    finally:
+        bar.close()

@@ -363,12 +363,15 @@ def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = Fals
 
 
 def get_technology(name: str, corner: str = "tt", mismatch: bool = False) -> Technology:
-    """``'generic'``/``'generic-180nm'`` or ``'sky130'``."""
+    """``'generic'``/``'generic-180nm'``, ``'sky130'``, or ``'sky130-rb0'`` (sky130 without its
+    body-resistance network, BSIM4 ``rbodymod=0``: the qCLIF characterization's choice)."""
     if name in ("generic", "generic-180nm"):
         return generic(corner)
     if name == "sky130":
         return sky130(corner, mismatch=mismatch)
-    raise TechnologyError(f"unknown technology {name!r}; choose 'generic' or 'sky130'")
+    if name == "sky130-rb0":
+        return sky130(corner, mismatch=mismatch, body_resistance=False)
+    raise TechnologyError(f"unknown technology {name!r}; choose 'generic', 'sky130' or 'sky130-rb0'")
 
 
 def fetch_sky130(dest: Path | None = None) -> Path:

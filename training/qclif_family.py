@@ -46,14 +46,16 @@ class QCLIFFamily(Family):
         p.add_argument("--cycles", type=int, default=None,
                        help="random cycles checked bit-exact (default 200, 80 with --quick)")
         p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
 
     def characterize(self, target, args):
         from neurospice.characterize.qclif import characterize_qclif
         from neurospice.circuits.qclif import QCLIFConfig
         r = characterize_qclif(quick=args.quick, out=os.path.join(args.out, "qclif"),
                                cfg=QCLIFConfig.for_bits(args.bits), cycles=args.cycles,
-                               workers=args.workers, seed=args.seed, progress=progress_of(args))
-        return {k: v for k, v in r.items() if k not in ("cells", "config")}
+                               workers=args.workers, seed=args.seed, progress=progress_of(args),
+                               scheduler=args.scheduler)
+        return {k: v for k, v in r.items() if k not in ("cells", "config", "chunks")}
 
     def add_train_options(self, t):
         d = QCLIFTrainConfig

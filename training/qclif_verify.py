@@ -30,7 +30,7 @@ LEVELS = ("transistor", "gate")
 
 
 def _simulate_job(job: dict) -> dict:
-    from neurospice.characterize.qclif import simulate, simulate_gate_level
+    from neurospice.characterize.qclif_sim import simulate, simulate_gate_level
     cfg = QCLIFConfig(**job["cfg"])
     z = np.zeros(len(job["s_a"]), dtype=np.int64)
     inp = CycleInputs(bus_a=np.array(job["s_a"]), bus_s=np.array(job["s_s"]), c=z, w_a=z, x=z, w_s=z)

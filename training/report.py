@@ -28,7 +28,8 @@ def transfer_curves(results: dict, drives=None) -> dict:
 
 def _save(fig, ax, path: Path) -> Path:
     import matplotlib.pyplot as plt
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

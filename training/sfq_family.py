@@ -43,12 +43,23 @@ class SFQFamily(Family):
         return {"sfq": "SFQ cells (truth tables, bias margins) and the counting neuron"}
 
     def add_characterize_options(self, p, target):
-        p.add_argument("--quick", action="store_true", help="fewer thresholds and bisection steps")
+        p.add_argument("--quick", action="store_true", help="thresholds 1, 2, 4 only, coarser bisections")
+        p.add_argument("--cells", default=None, metavar="NAME,..",
+                       help="cells to characterize (default all; 'none' for the neuron only)")
+        p.add_argument("--thresholds", default=None, metavar="T,..", help="neuron thresholds (powers of two)")
+        p.add_argument("--bisection-steps", type=int, default=None, help="halvings per bias-margin side")
+        p.add_argument("--rate-steps", type=int, default=None, help="halvings of the maximum-rate search")
+        p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
 
     def characterize(self, target, args):
         from neurospice.characterize.sfq import characterize_sfq
-        return characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"), workers=args.workers,
-                                progress=progress_of(args))
+        cells = True if args.cells is None else [c for c in args.cells.split(",") if c not in ("", "none")]
+        thresholds = tuple(int(t) for t in args.thresholds.split(",")) if args.thresholds else None
+        r = characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"), workers=args.workers,
+                             scheduler=args.scheduler, progress=progress_of(args), cells=cells,
+                             thresholds=thresholds, bisection_steps=args.bisection_steps,
+                             rate_steps=args.rate_steps)
+        return {k: v for k, v in r.items() if k not in ("cells", "neurons")}
 
     def add_train_options(self, t):
         d = SFQTrainConfig
