@@ -24,8 +24,8 @@ import numpy as np
 
 from neurospice.circuits.engine import ngspice_version, run_netlist
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.circuits.qclif import (CycleInputs, QCLIFConfig, build_circuit, cell_area_um2,
-                                       random_inputs, transistor_count)
+from neurospice.circuits.qclif import CycleInputs, QCLIFConfig, random_inputs
+from neurospice.circuits.qclif_gates import build_circuit, cell_area_um2, transistor_count
 from neurospice.circuits.technology import Technology, get_technology
 
 from .qclif_sim import (BODY_RESISTANCE, IDLE_CYCLES, INPUT_LAUNCH_S, SIM_OPTIONS, _deck_head, netlist,

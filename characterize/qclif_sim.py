@@ -17,7 +17,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from neurospice.circuits.engine import run_netlist
-from neurospice.circuits.qclif import CycleInputs, QCLIFCircuit, QCLIFConfig, build_circuit, run_cycles
+from neurospice.circuits.qclif import CycleInputs, QCLIFConfig, run_cycles
+from neurospice.circuits.qclif_gates import QCLIFCircuit, build_circuit
 from neurospice.circuits.technology import Technology, sky130
 
 #: Delay from a rising clock edge to the inputs' change: an upstream register's clock-to-Q
@@ -133,9 +134,9 @@ _XSPICE_MODELS = ("d_buffer", "d_inverter", "d_and", "d_or", "d_nor", "d_nand", 
 
 
 def gate_level_netlist(circuit: QCLIFCircuit, inp: CycleInputs, period_s: float = 10e-9) -> str:
-    """The same generated neuron as XSPICE digital gates (``circuits.qclif.xspice_lines``),
+    """The same generated neuron as XSPICE digital gates (``circuits.qclif_gates.xspice_lines``),
     the same stimulus timing as :func:`netlist`; register outputs bridged to volts (0/1 V)."""
-    from neurospice.circuits.qclif import xspice_lines
+    from neurospice.circuits.qclif_gates import xspice_lines
     inp.check(circuit.cfg)
     n, vdd = inp.cycles, 1.8
     lines = [f"* qCLIF neuron, {circuit.cfg.bits}-bit, gate level (XSPICE), period={period_s:g} s",

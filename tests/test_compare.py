@@ -63,7 +63,7 @@ def _euler_lif(node, currents, dt):
 
 def test_nir_export_round_trip_memcap_ideal(memcap_diff_curve, tmp_path, capsys):
     import nir
-    from neurospice.training.train import load_checkpoint, model_from_checkpoint
+    from neurospice.training.memcap_train import load_checkpoint, model_from_checkpoint
     assert main(["train", "memcap", "--dataset", "digits", "--mode", "ideal", "--curve", memcap_diff_curve,
                  "--hidden", "16", "--limit", "300", "--epochs", "1", "--out", str(tmp_path / "t"),
                  "--json"]) == 0

@@ -4,8 +4,9 @@ sky130 transistor-level netlist against the golden model cycle by cycle (ngspice
 import numpy as np
 import pytest
 
-from neurospice.circuits.qclif import (QCLIFConfig, build_circuit, compare_float_integer,
-                                       modulation_shift, random_inputs, run_cycles, step)
+from neurospice.circuits.qclif import (QCLIFConfig, compare_float_integer, modulation_shift,
+                                       random_inputs, run_cycles, step)
+from neurospice.circuits.qclif_gates import build_circuit
 from neurospice.circuits.technology import sky130_available
 
 
@@ -97,8 +98,8 @@ def test_gate_level_netlist_in_ngspice_is_bit_exact(bits):
 
 def test_gate_level_check_catches_a_wrong_gate(monkeypatch):
     """The comparison can fail: one carry gate of the soma adder changed (and2 → or2)."""
-    import neurospice.characterize.qclif as cq
-    from neurospice.circuits import qclif as q
+    import neurospice.characterize.qclif_sim as cq
+    from neurospice.circuits import qclif_gates as q
     real = q.build_circuit
 
     def broken(cfg):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass
-class TrainConfig:
+class MemcapTrainConfig:
     dataset: str = "digits"
     mode: str = "aware"
     curve: str = "runs/memcap/memcap_diff.json"

@@ -31,7 +31,7 @@ def spread_accuracy(ck_path, spreads, draws, offset_sigma_V: float = 0.0) -> lis
     """Accuracy against capacitance spread; comparator offsets of σ ``offset_sigma_V`` on
     every chip with a spread > 0."""
     from .datasets import load_dataset
-    from .train import circuit_twin, evaluate, load_checkpoint, model_from_checkpoint
+    from .memcap_train import circuit_twin, evaluate, load_checkpoint, model_from_checkpoint
     model, cfg, artefact = model_from_checkpoint(load_checkpoint(ck_path))
     model.eval()
     if cfg.mode == "naive":
@@ -49,14 +49,14 @@ def spread_accuracy(ck_path, spreads, draws, offset_sigma_V: float = 0.0) -> lis
 
 
 def memcap_row(family, c, out: Path, progress: bool = False) -> dict:
-    from .config import TrainConfig
+    from .config import MemcapTrainConfig
     from .datasets import load_dataset
-    from .train import load_checkpoint, train_memcap
+    from .memcap_train import load_checkpoint, train_memcap
     settings = family.compare_settings(c)
     circuit = settings["mode"] != "ideal"
     n_in = load_dataset(c.dataset, seed=c.seed).n_inputs
     art = _artefact(c, out, n_in, settings["mc_offset_samples"], progress)
-    tc = TrainConfig(dataset=c.dataset, mode=settings["mode"], curve=str(art), hidden=c.hidden,
+    tc = MemcapTrainConfig(dataset=c.dataset, mode=settings["mode"], curve=str(art), hidden=c.hidden,
                      epochs=settings["epochs"], seed=c.seed, **settings["training"])
     m = train_memcap(tc, out=out / "train" / family.name, progress=progress)
     ck = m["checkpoint"]
@@ -69,7 +69,7 @@ def memcap_row(family, c, out: Path, progress: bool = False) -> dict:
          "spikes_per_inference": m["spikes_per_inference"], "train_wall_s": m["wall_s"]}
     sigma_off = 0.0
     if circuit:
-        from .verify import verify_checkpoint
+        from .memcap_verify import verify_checkpoint
         v = verify_checkpoint(ck, samples=settings["verify_samples"], workers=c.workers, progress=progress)
         sigma_off = artefact["threshold_mc"]["offset_sigma_V"]   # the comparator's Monte Carlo σ
         r.update({"energy_per_inference_J": m["energy_per_inference_nJ"] * 1e-9,
@@ -99,7 +99,7 @@ def memcap_row(family, c, out: Path, progress: bool = False) -> dict:
 def memcap_transfer(ck_path, drives):
     """The checkpoint's first-layer neuron driven by a constant net input (threshold units)."""
     from .memcap_net import IdealNeuron, nearest_layer
-    from .train import load_checkpoint, model_from_checkpoint
+    from .memcap_train import load_checkpoint, model_from_checkpoint
     model, _, artefact = model_from_checkpoint(load_checkpoint(ck_path))
     nrn = model.neurons[0]
     lin = IdealNeuron.from_table(nearest_layer(artefact, model.sizes[0]), artefact["threshold"],

@@ -2,8 +2,8 @@
 registry: CLI options, characterization targets, training, verify, NIR export, the
 comparison row and the transfer curve, each delegating to the memcap stage modules
 (:mod:`~neurospice.circuits.memcap`, :mod:`~neurospice.characterize.memcap`,
-:mod:`~neurospice.characterize.memcap_diff`, :mod:`~neurospice.training.train`,
-:mod:`~neurospice.training.verify`).
+:mod:`~neurospice.characterize.memcap_diff`, :mod:`~neurospice.training.memcap_train`,
+:mod:`~neurospice.training.memcap_verify`).
 
 ``lif`` is the memcap network's linearized LIF neuron with analog weights, trained as memcap
 ``--mode ideal``: its checkpoints are memcap checkpoints; it has no circuit (no energy,
@@ -18,16 +18,16 @@ import numpy as np
 
 from neurospice.registry import Family, add_option
 
-from .config import TrainConfig
+from .config import MemcapTrainConfig
 
-#: ``train memcap`` options that map one to one onto TrainConfig fields
+#: ``train memcap`` options that map one to one onto MemcapTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
                  "augment_px", "max_rate", "levels", "program_sigma", "offset_sigma_V", "seed", "device", "limit")
 
 #: Monte Carlo samples of the comparator's offset for ``compare`` (``characterize memcap-diff --mc``)
 MC_OFFSET_SAMPLES = 16
 
-#: ``compare`` training settings that differ from TrainConfig's defaults (chosen on the
+#: ``compare`` training settings that differ from MemcapTrainConfig's defaults (chosen on the
 #: validation split of digits with 64 hidden neurons: a white pixel spiking every step, a
 #: larger step size; 8 time steps like qCLIF's 8 rows and SFQ's default)
 COMPARE_TRAINING = {"max_rate": 1.0, "lr": 3e-2, "steps": 8}
@@ -94,7 +94,7 @@ class MemcapFamily(Family):
 
     # -- train ---------------------------------------------------------------------------
     def add_train_options(self, t):
-        d = TrainConfig
+        d = MemcapTrainConfig
         t.add_argument("--dataset", default=d.dataset, help="digits | mnist[:PATH] | idx:DIR")
         t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
         t.add_argument("--curve", default=d.curve,
@@ -124,11 +124,11 @@ class MemcapFamily(Family):
     def train(self, args):
         from neurospice.circuits.errors import NeurospiceError
         from .datasets import load_dataset
-        from .train import train_memcap
-        cfg = config_from_args(TrainConfig, args, TRAIN_OPTIONS)
+        from .memcap_train import train_memcap
+        cfg = config_from_args(MemcapTrainConfig, args, TRAIN_OPTIONS)
         curve = Path(cfg.curve)
         if not curve.exists():
-            if cfg.curve != TrainConfig.curve:   # only the default artefact is made on demand
+            if cfg.curve != MemcapTrainConfig.curve:   # only the default artefact is made on demand
                 raise NeurospiceError(f"curve artefact {curve} not found")
             from neurospice.characterize.memcap_diff import characterize_memcap_diff
             n_in = load_dataset(cfg.dataset).n_inputs  # the layers' fan-ins decide the tables
@@ -146,7 +146,7 @@ class MemcapFamily(Family):
                    help="memcap: memcapacitors as read-regime capacitors or the full Biolek model")
 
     def verify(self, checkpoint, args):
-        from .verify import verify_checkpoint
+        from .memcap_verify import verify_checkpoint
         return verify_checkpoint(checkpoint, samples=args.samples or 100,
                                  hidden_neurons=args.hidden_neurons or 0, workers=args.workers,
                                  device_model=args.device_model, progress=not args.json)
@@ -203,7 +203,7 @@ def memcap_graph(ck: dict):
     import torch
     from .nir_export import euler_lif
     from .memcap_net import IdealNeuron, nearest_layer
-    from .train import model_from_checkpoint
+    from .memcap_train import model_from_checkpoint
     model, cfg, artefact = model_from_checkpoint(ck)
     model.eval()
     if cfg.mode == "aware":

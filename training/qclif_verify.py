@@ -13,17 +13,16 @@ the AND-gated ports stay idle here — they are checked by ``characterize qclif`
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.qclif import CycleInputs, QCLIFConfig
 
 from .qclif_train import load_qclif_checkpoint, make_data, model_from_qclif_checkpoint
+from .verify_common import map_jobs, sample_neurons, tally
 
 
 LEVELS = ("transistor", "gate")
@@ -56,27 +55,19 @@ def verify_qclif_checkpoint(checkpoint, samples: int = 2, neurons: int = 2, work
         out = model(x, c, record=True)
     rec = {k: v.round().long().numpy() for k, v in out["record"].items()}   # [T, n, H]
     qcfg = model.cfg
-    rng = np.random.default_rng(seed)
-    jobs = [(i, int(j)) for i in range(n)
-            for j in rng.choice(model.sizes[1], size=min(neurons, model.sizes[1]), replace=False)]
+    jobs = sample_neurons(n, model.sizes[1], neurons, seed)
     payload = [{"cfg": asdict(qcfg), "level": level,
                 "s_a": rec["s_a"][:, i, j].tolist(), "s_s": rec["s_s"][:, i, j].tolist()} for i, j in jobs]
-    rows, steps_ok, steps, spikes_ok, neurons_exact = [], 0, 0, 0, 0
-    bar = tqdm(total=len(jobs), disable=not progress, desc="verify qclif")
-    with ProcessPoolExecutor(max(1, min(workers, len(jobs)))) as pool:
-        for (i, j), circ in zip(jobs, pool.map(_simulate_job, payload)):
-            model_regs = {k: rec[k][:, i, j].tolist() for k in ("va", "v", "z")}
-            same = [all(circ[k][t] == model_regs[k][t] for k in ("va", "v", "z"))
-                    for t in range(len(circ["v"]))]
-            steps_ok += sum(same)
-            steps += len(same)
-            spikes_ok += sum(int(a == b) for a, b in zip(circ["z"], model_regs["z"]))
-            neurons_exact += int(all(same))
-            rows.append({"sample": i, "neuron": j, "circuit": circ, "model": model_regs})
-            bar.update()
-    bar.close()
-    return {"bit_exact_agreement": steps_ok / steps, "spike_agreement": spikes_ok / steps,
-            "neuron_samples_bit_exact": neurons_exact, "neuron_samples": len(jobs), "samples": n,
+    circuits = map_jobs(_simulate_job, payload, workers, progress, "verify qclif", processes=True)
+    rows = [{"sample": i, "neuron": j, "circuit": circ, "model": {k: rec[k][:, i, j].tolist() for k in ("va", "v", "z")}}
+            for (i, j), circ in zip(jobs, circuits)]
+    # every register every step: the state as a tuple per step, compared as one value
+    exact = tally((list(zip(*(r["circuit"][k] for k in ("va", "v", "z")))),
+                   list(zip(*(r["model"][k] for k in ("va", "v", "z"))))) for r in rows)
+    spikes = tally((r["circuit"]["z"], r["model"]["z"]) for r in rows)
+    return {"bit_exact_agreement": exact["spike_agreement"], "spike_agreement": spikes["spike_agreement"],
+            "neuron_samples_bit_exact": round(exact["trains_identical"] * len(jobs)),
+            "neuron_samples": len(jobs), "samples": n,
             "steps": int(x.shape[0]), "bits": qcfg.bits, "level": level,
             "neurons_per_sample": len(jobs) // max(n, 1), "spikes_model": int(sum(sum(r["model"]["z"]) for r in rows)),
             "rows": rows, "wall_s": round(time.time() - t0, 1)}

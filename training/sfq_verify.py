@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..characterize import sfq_benches as S
 from ..circuits.errors import NeurospiceError
 from .datasets import encode, load_dataset
 from .sfq_train import load_sfq_checkpoint, model_from_sfq_checkpoint
+from .verify_common import map_jobs, sample_neurons, tally
 
 #: spacing of the 16 input lines' pulses within one time step (the merger tree resolves
 #: pulses ≥ 1/max_input_rate ≈ 17 ps apart)
@@ -61,29 +60,18 @@ def verify_sfq_checkpoint(checkpoint, samples: int = 4, neurons: int = 3, worker
         wires = model.wire1.wires().numpy()                  # [16, hidden]
         thresholds = model.soma1.threshold().round().int().numpy()
     hidden = out["hidden"].round().int().numpy()             # [T, n, H]
-    rng = np.random.default_rng(seed)
-    jobs = [(i, int(j)) for i in range(n)
-            for j in rng.choice(model.sizes[1], size=min(neurons, model.sizes[1]), replace=False)]
+    jobs = sample_neurons(n, model.sizes[1], neurons, seed)
     x_np = x.numpy().astype(int)
 
     def one(job):
         i, j = job
-        trains = x_np[:, i, wires[:, j]]
-        return job, simulate_neuron(trains, int(thresholds[j]))
+        return simulate_neuron(x_np[:, i, wires[:, j]], int(thresholds[j]))
 
-    bar = tqdm(total=len(jobs), disable=not progress, desc="verify sfq")
-    agree = total = exact = 0
-    rows = []
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for (i, j), circuit in pool.map(one, jobs):
-            model_counts = hidden[:, i, j].tolist()
-            same = sum(int(a == b) for a, b in zip(circuit, model_counts))
-            agree, total, exact = agree + same, total + len(circuit), exact + int(circuit == model_counts)
-            rows.append({"sample": i, "neuron": j, "threshold": int(thresholds[j]),
-                         "circuit": circuit, "model": model_counts})
-            bar.update()
-    bar.close()
-    return {"spike_agreement": agree / total, "trains_identical": exact / len(jobs),
+    rows = [{"sample": i, "neuron": j, "threshold": int(thresholds[j]), "circuit": circuit,
+             "model": hidden[:, i, j].tolist()}
+            for (i, j), circuit in zip(jobs, map_jobs(one, jobs, workers, progress, "verify sfq"))]
+    t = tally((r["circuit"], r["model"]) for r in rows)
+    return {"spike_agreement": t["spike_agreement"], "trains_identical": t["trains_identical"],
             "neuron_samples": len(jobs), "samples": n, "steps": cfg.steps,
             "output_pulses_model": int(sum(sum(r["model"]) for r in rows)),
             "output_pulses_circuit": int(sum(sum(r["circuit"]) for r in rows)),

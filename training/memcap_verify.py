@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +28,12 @@ import torch
 from neurospice.circuits import memcap as mc
 from neurospice.circuits.engine import run_netlist
 from neurospice.circuits.technology import generic
+from neurospice.files import atomic_write_json, sha256_file
 
 from .datasets import encode, load_dataset
 from .neurons import decide
-from .train import circuit_twin, load_checkpoint, model_from_checkpoint, sha256_file
+from .verify_common import map_jobs, tally
+from .memcap_train import circuit_twin, load_checkpoint, model_from_checkpoint
 
 
 def _neuron_rows(spikes_in: np.ndarray, cp: np.ndarray, cn: np.ndarray):
@@ -103,31 +104,21 @@ def verify_checkpoint(checkpoint, samples: int = 100, hidden_neurons: int = 0, w
         r = {"output_circuit": spikes[:n_out], "output_model": outs[:, b, :].T.tolist(),
              "hidden_index": pick[b], "hidden_circuit": spikes[n_out:],
              "hidden_model": [hidden[:, b, j].tolist() for j in pick[b]], "label": int(y[b])}
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(r))
-        tmp.replace(f)
+        atomic_write_json(f, r)
         return r
 
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        it = pool.map(one, range(n))
-        results = list(tqdm(it, total=n, desc="verify", disable=not progress) if tqdm else it)
-    agree = total = hid_agree = hid_total = 0
-    corr_c = corr_m = 0
-    for r in results:
-        oc, om = np.array(r["output_circuit"]), np.array(r["output_model"])
-        agree += int((oc == om).sum()); total += oc.size
-        if r["hidden_circuit"]:
-            hc, hm = np.array(r["hidden_circuit"]), np.array(r["hidden_model"])
-            hid_agree += int((hc == hm).sum()); hid_total += hc.size
-        # [n_out, T] → [T, 1, n_out]
-        corr_c += int(decide(torch.as_tensor(oc.T[:, None, :])).item() == r["label"])
-        corr_m += int(decide(torch.as_tensor(om.T[:, None, :])).item() == r["label"])
-    cells = agree + hid_agree
-    return {"spike_agreement": cells / max(total + hid_total, 1),
+    results = list(map_jobs(one, list(range(n)), workers, progress, "verify"))
+    # one train per neuron and sample ([neuron][step] lists), agreement per (neuron, step)
+    out_t = tally((c, m) for r in results for c, m in zip(r["output_circuit"], r["output_model"]))
+    hid_t = tally((c, m) for r in results for c, m in zip(r["hidden_circuit"], r["hidden_model"]))
+    total, hid_total = out_t["steps_compared"], hid_t["steps_compared"]
+    agree, hid_agree = out_t["spike_agreement"] * total, hid_t["spike_agreement"] * hid_total
+    # [n_out, T] → [T, 1, n_out]: the model's decision rule on the circuit's output spikes
+    corr_c = sum(int(decide(torch.as_tensor(np.array(r["output_circuit"]).T[:, None, :])).item() == r["label"])
+                 for r in results)
+    corr_m = sum(int(decide(torch.as_tensor(np.array(r["output_model"]).T[:, None, :])).item() == r["label"])
+                 for r in results)
+    return {"spike_agreement": round(agree + hid_agree) / max(total + hid_total, 1),
             "spike_agreement_output": agree / max(total, 1),
             "spike_agreement_hidden": hid_agree / hid_total if hid_total else None,
             "accuracy_circuit": corr_c / n, "accuracy_model": corr_m / n, "samples": n,

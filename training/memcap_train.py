@@ -25,7 +25,7 @@ from neurospice.circuits.errors import NeurospiceError
 from neurospice.files import atomic_write_json, sha256_file
 
 from .checkpoint import CheckpointError, read_checkpoint
-from .config import TrainConfig
+from .config import MemcapTrainConfig
 from .datasets import encode, load_dataset, stratified_split
 from .loop import TrainingRun, fit, plot_history
 from .memcap_net import DeviceMap, MemcapSNN
@@ -36,7 +36,7 @@ MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spi
 VAL_CHIPS = 5  #: chips (programming-variation draws) the validation accuracy averages over
 
 
-def build_model(cfg: TrainConfig, artefact: dict, n_in: int, n_out: int) -> MemcapSNN:
+def build_model(cfg: MemcapTrainConfig, artefact: dict, n_in: int, n_out: int) -> MemcapSNN:
     neuron = "circuit" if cfg.mode == "aware" else "ideal"
     dm = DeviceMap.from_artefact(artefact, levels=cfg.levels, program_sigma=cfg.program_sigma)
     return MemcapSNN(artefact, [n_in, cfg.hidden, n_out], neuron=neuron, device_map=dm,
@@ -52,7 +52,7 @@ def circuit_twin(model: MemcapSNN, artefact: dict) -> MemcapSNN:
 
 
 @torch.no_grad()
-def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int,
+def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: MemcapTrainConfig, seed: int,
              energy: dict | None = None, batch: int = 500) -> dict:
     """Accuracy (the :func:`decide` rule: most spikes, a tie to the first spike; and, as
     ``accuracy_count_only``, spike counts alone with any tie wrong) and, with ``energy``,
@@ -90,7 +90,7 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, s
     return out
 
 
-def augment_pixels(cfg: TrainConfig, shape) -> int:
+def augment_pixels(cfg: MemcapTrainConfig, shape) -> int:
     """Shift range in pixels: ``cfg.augment_px``, or by default one pixel per 14 of the
     image's shorter side (2 for 28×28 MNIST, 1 for 8×8 digits); 0 for non-image data."""
     if not shape or len(shape) != 2:
@@ -129,8 +129,8 @@ def load_checkpoint(path) -> dict:
     return read_checkpoint(path, FAMILY)
 
 
-def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[MemcapSNN, TrainConfig, dict]:
-    cfg = TrainConfig(**ck["config"])
+def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[MemcapSNN, MemcapTrainConfig, dict]:
+    cfg = MemcapTrainConfig(**ck["config"])
     artefact = artefact or load_artefact(cfg.curve)
     if ck.get("curve_sha256") and sha256_file(cfg.curve) != ck["curve_sha256"]:
         raise CheckpointError(f"curve artefact {cfg.curve} changed since this checkpoint was trained")
@@ -139,7 +139,7 @@ def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[Memca
     return model, cfg, artefact
 
 
-def train_memcap(cfg: TrainConfig, out: str | Path = "runs/train", progress: bool = True,
+def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progress: bool = True,
                  resume: bool = True) -> dict:
     """Train one mode; returns the CLI summary (``accuracy_test``, ``checkpoint``,
     ``energy_per_inference_nJ``, ``wall_s``, …)."""
