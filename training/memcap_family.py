@@ -19,6 +19,7 @@ import numpy as np
 from neurospice.registry import Family, add_option
 
 from .config import MemcapTrainConfig
+from .family_cli import add_common_train_options, config_from_args, progress_of
 
 #: ``train memcap`` options that map one to one onto MemcapTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
@@ -31,16 +32,6 @@ MC_OFFSET_SAMPLES = 16
 #: validation split of digits with 64 hidden neurons: a white pixel spiking every step, a
 #: larger step size; 8 time steps like qCLIF's 8 rows and SFQ's default)
 COMPARE_TRAINING = {"max_rate": 1.0, "lr": 3e-2, "steps": 8}
-
-
-def config_from_args(cls, args, names):
-    """``cls`` from the options the user gave (``None``: the config's default)."""
-    return cls(**{k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
-
-
-def progress_of(args) -> bool:
-    import sys
-    return not getattr(args, "json", False) and sys.stderr.isatty()
 
 
 class MemcapFamily(Family):
@@ -95,17 +86,14 @@ class MemcapFamily(Family):
     # -- train ---------------------------------------------------------------------------
     def add_train_options(self, t):
         d = MemcapTrainConfig
-        t.add_argument("--dataset", default=d.dataset, help="digits | mnist[:PATH] | idx:DIR")
+        add_common_train_options(t, d)
         t.add_argument("--mode", default=d.mode, choices=["aware", "naive", "ideal"])
         t.add_argument("--curve", default=d.curve,
                        help="memcap-diff artefact (default %(default)s, made on first use if missing)")
-        t.add_argument("--epochs", type=int, default=d.epochs)
-        t.add_argument("--hidden", type=int, default=d.hidden)
         t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample (10 ns each)")
         t.add_argument("--encoding", default=d.encoding, choices=["rate", "regular", "latency"])
         t.add_argument("--init-from", default=d.init_from, metavar="CHECKPOINT",
                        help="start from a checkpoint's weights (e.g. fine-tune an ideal run as aware)")
-        t.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
         t.add_argument("--augment-px", type=int, default=d.augment_px,
                        help="random image shifts of up to ± this many pixels during training "
                             "(0: off; default: 1 per 14 pixels of image side)")
@@ -117,9 +105,6 @@ class MemcapFamily(Family):
         t.add_argument("--offset-sigma", dest="offset_sigma_V", type=float, default=d.offset_sigma_V,
                        help="comparator offset mismatch per neuron, V (σ; e.g. the artefact's "
                             "threshold_mc.offset_sigma_V from characterize memcap-diff --mc N)")
-        t.add_argument("--seed", type=int, default=d.seed)
-        t.add_argument("--device", default=d.device, help="cpu | cuda")
-        t.add_argument("--limit", type=int, default=None, help="use only N training samples")
 
     def train(self, args):
         from neurospice.circuits.errors import NeurospiceError

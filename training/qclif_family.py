@@ -15,7 +15,7 @@ import numpy as np
 from neurospice.registry import Family, add_option
 
 from .config import QCLIFTrainConfig
-from .memcap_family import config_from_args, progress_of
+from .family_cli import add_common_train_options, config_from_args, progress_of
 
 #: ``train qclif`` options that map one to one onto QCLIFTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "task", "neuron", "bits", "epochs", "hidden", "lr", "seed", "device", "limit")
@@ -59,8 +59,8 @@ class QCLIFFamily(Family):
 
     def add_train_options(self, t):
         d = QCLIFTrainConfig
-        t.add_argument("--dataset", default=d.dataset,
-                       help="digits | mnist[:PATH] | idx:DIR (row by row) | dvs:DIR (DVS Gesture, local copy)")
+        add_common_train_options(t, d, {"dataset": "digits | mnist[:PATH] | idx:DIR (row by row) | "
+                                                   "dvs:DIR (DVS Gesture, local copy)"})
         t.add_argument("--task", default=d.task, choices=["classify", "context"],
                        help="row-by-row classification or CLIF's context task")
         t.add_argument("--neuron", default=d.neuron, choices=["qclif", "clif"],
@@ -68,12 +68,6 @@ class QCLIFFamily(Family):
         t.add_argument("--bits", type=int, default=d.bits, help="width")
         t.add_argument("--bits-table", default=None, metavar="B1,B2,..",
                        help="train the float CLIF and qCLIF at each width; accuracy-vs-width table")
-        t.add_argument("--epochs", type=int, default=d.epochs)
-        t.add_argument("--hidden", type=int, default=d.hidden)
-        t.add_argument("--lr", type=float, default=d.lr)
-        t.add_argument("--seed", type=int, default=d.seed)
-        t.add_argument("--device", default=d.device, help="cpu | cuda")
-        t.add_argument("--limit", type=int, default=None, help="use only N training samples")
 
     def train(self, args):
         cfg = config_from_args(QCLIFTrainConfig, args, TRAIN_OPTIONS)

@@ -134,8 +134,8 @@ def energy_per_inference(artefact_path, steps: int, hidden: int) -> dict | None:
     if not path.exists():
         return None
     art = load_artefact(path)
-    e = art["nominal"]["energy_per_cycle_active_pJ"]
-    return {"energy_per_inference_pJ": steps * hidden * e, "energy_per_cycle_pJ": e,
+    cycle_J = art["nominal"]["energy_per_cycle_active_pJ"] * 1e-12
+    return {"energy_per_inference_pJ": steps * hidden * cycle_J * 1e12, "energy_per_cycle_pJ": cycle_J * 1e12,
             "artefact": str(path), "assumption": "one clock cycle per neuron and time step at the "
             "artefact's random-input activity; synapse weight memory and readout not counted"}
 

@@ -15,7 +15,7 @@ import numpy as np
 from neurospice.registry import Family
 
 from .config import SFQTrainConfig
-from .memcap_family import config_from_args, progress_of
+from .family_cli import add_common_train_options, config_from_args, progress_of
 
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "seed", "device", "limit")
@@ -63,17 +63,11 @@ class SFQFamily(Family):
 
     def add_train_options(self, t):
         d = SFQTrainConfig
-        t.add_argument("--dataset", default=d.dataset, help="digits | mnist[:PATH] | idx:DIR")
+        add_common_train_options(t, d)
         t.add_argument("--artefact", default=d.artefact,
                        help="characterize-sfq artefact (default %(default)s, made with --quick on first use)")
-        t.add_argument("--epochs", type=int, default=d.epochs)
-        t.add_argument("--hidden", type=int, default=d.hidden)
         t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample")
         t.add_argument("--max-rate", type=float, default=d.max_rate, help="pulses per step of a white pixel")
-        t.add_argument("--lr", type=float, default=d.lr)
-        t.add_argument("--seed", type=int, default=d.seed)
-        t.add_argument("--device", default=d.device, help="cpu | cuda")
-        t.add_argument("--limit", type=int, default=None, help="use only N training samples")
 
     def train(self, args):
         from neurospice.circuits.errors import NeurospiceError

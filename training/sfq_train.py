@@ -82,7 +82,7 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
 
     run = TrainingRun(family=FAMILY, config=cfg, model=model, batches=batches, loss=loss,
                       validate=lambda: evaluate_sfq(model, x_val, y_val, cfg)["accuracy"],
-                      sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed, cosine=False,
+                      sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed,
                       extra={"spec": spec, "artefact_sha256": sha256_file(cfg.artefact)},
                       title="train sfq", batches_per_epoch=-(-len(x_tr) // cfg.batch))
     fitted = fit(run, out, progress=progress, resume=resume)
