@@ -73,7 +73,13 @@ def cmd_demo(args) -> dict:
 
 def cmd_export(args) -> dict:
     from neurospice.training.nir_export import export_nir
-    return export_nir(args.checkpoint, args.nir)
+    r = export_nir(args.checkpoint, args.nir, convention=args.dt_convention)
+    if r.get("note"):
+        print(f"neurospice: note: {r['note']}", file=sys.stderr)
+    if args.check_in:
+        from neurospice.training.nir_interop import check_in_consumer
+        r["check"] = check_in_consumer(args.checkpoint, args.check_in, samples=args.samples)
+    return r
 
 
 def cmd_families(args) -> dict:
@@ -177,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="a trained network as a NIR graph")
     e.add_argument("checkpoint")
     e.add_argument("--nir", required=True, metavar="FILE", help="NIR (HDF5) file to write")
+    e.add_argument("--dt-convention", default="physical", choices=["physical", "snntorch", "norse"],
+                   help="physical: tau in seconds, one step = the network's dt_s; snntorch / norse: the "
+                        "same discrete-time network for a consumer that assumes its own step "
+                        "(1e-4 s / 1e-3 s) (default %(default)s)")
+    e.add_argument("--check-in", default=None, choices=["snntorch", "norse"],
+                   help="also import the network (in that consumer's convention) into snnTorch or "
+                        "Norse, run the test set and report agreement with neurospice's model")
+    e.add_argument("--samples", type=int, default=None, help="--check-in: test samples (default all)")
     _json_flag(e)
     e.set_defaults(func=cmd_export)
 

@@ -88,6 +88,13 @@ class Family:
         holds at least ``dt_s`` and ``steps`` (see :mod:`neurospice.training.nir_export`)."""
         raise self._lacks("a NIR export")
 
+    def nir_reference(self, checkpoint: dict, samples: int | None = None) -> dict:
+        """What the exported graph must reproduce: ``{inputs [T, N, n_in], outputs {name:
+        [T, N, n_out]}, labels}`` on the checkpoint's test samples (``outputs["model"]``: the
+        network as neurospice runs it; more names where the NIR nodes are an approximation,
+        e.g. ``"linearized"``). See :mod:`neurospice.training.nir_interop`."""
+        raise self._lacks("NIR-expressible neuron to check in another simulator")
+
     # -- compare --------------------------------------------------------------------------
     def compare_settings(self, config) -> dict:
         """Every setting that decides this family's comparison numbers (the cache key)."""

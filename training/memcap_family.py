@@ -140,6 +140,28 @@ class MemcapFamily(Family):
     def nir_graph(self, ck):
         return memcap_graph(ck)
 
+    def nir_reference(self, ck, samples=None):
+        import torch
+        from .datasets import encode, load_dataset
+        from .memcap_net import MemcapSNN
+        from .memcap_train import model_from_checkpoint
+        model, cfg, artefact = model_from_checkpoint(ck)
+        model.eval()
+        ds = load_dataset(cfg.dataset, seed=cfg.seed)
+        n = len(ds.y_test) if samples is None else min(samples, len(ds.y_test))
+        x = encode(torch.as_tensor(ds.x_test[:n]), cfg.steps, cfg.encoding, seed=20_000, max_rate=cfg.max_rate)
+        outputs = {}
+        with torch.no_grad():
+            if cfg.mode != "aware":              # the ideal neuron on analog weights: what NIR holds
+                outputs["model"] = model(x, record=True)[1][-1]
+            else:                                # exported: the mapped device pairs, linearized neuron
+                model.quantize = True
+                outputs["model"] = model(x, model.capacitances(), record=True)[1][-1]
+                lin = MemcapSNN(artefact, model.sizes, neuron="ideal", device_map=model.device_map)
+                lin.load_state_dict(model.state_dict(), strict=False)
+                outputs["linearized"] = lin(x, lin.capacitances(), record=True)[1][-1]
+        return {"inputs": x, "outputs": outputs, "labels": ds.y_test[:n]}
+
     # -- compare -------------------------------------------------------------------------
     def compare_settings(self, c):
         epochs = 20 if c.quick else 30

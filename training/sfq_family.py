@@ -93,6 +93,18 @@ class SFQFamily(Family):
     def nir_graph(self, ck):
         return sfq_graph(ck)
 
+    def nir_reference(self, ck, samples=None):
+        import torch
+        from .datasets import encode, load_dataset
+        from .sfq_train import model_from_sfq_checkpoint
+        model, cfg = model_from_sfq_checkpoint(ck)
+        model.eval()
+        ds = load_dataset(cfg.dataset, seed=cfg.seed)
+        n = len(ds.y_test) if samples is None else min(samples, len(ds.y_test))
+        x = encode(torch.as_tensor(ds.x_test[:n]), cfg.steps, "regular", max_rate=cfg.max_rate)
+        with torch.no_grad():
+            return {"inputs": x, "outputs": {"model": model(x)["out"]}, "labels": ds.y_test[:n]}
+
     def compare_settings(self, c):
         return {"epochs": 15, "fine_tune_epochs": 5 if c.quick else 8,
                 "verify": (1, 1) if c.quick else (2, 3), "bisection_steps": 2 if c.quick else 4,
