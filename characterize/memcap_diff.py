@@ -63,8 +63,11 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
     """Run the sweeps and write ``memcap_diff.json`` under ``out``; return a summary.
     ``mc_samples`` > 0 adds the comparator offset's Monte Carlo distribution
     (``threshold_mc`` in the artefact)."""
+    from neurospice import validate
+    validate.whole("mc_samples", mc_samples, lo=0)
+    validate.whole("seed", seed, lo=0)
     design = mc.DiffNeuronDesign()
-    fan_ins = sorted({int(f) for f in fan_ins})
+    fan_ins = sorted({validate.whole("fan_in", f, lo=1) for f in fan_ins})
     half = Sweep(recipe="memcap_diff", axes={**HALF_AXES, "fan_in": fan_ins, "mode": ["half"]},
                  technology=technology, corners=[corner], temperatures_C=[temperature_C])
     bound = Sweep(recipe="memcap_diff", axes={**BOUNDARY_AXES, "fan_in": [fan_ins[0]],

@@ -28,6 +28,16 @@ class MemcapRecipe:
     name: str = "memcap"
     version: int = 1
 
+    @staticmethod
+    def check_axes(axes: dict) -> None:
+        from neurospice import validate as v
+        for f in axes.get("fan_in", []):
+            v.whole("fan_in", f, lo=1)
+        for c in axes.get("c_active_fF", []):
+            v.number("c_active_fF", c, lo=0)
+        for vdd in axes.get("vdd_V", []):
+            v.number("vdd_V", vdd, lo=0, lo_open=True)
+
     def design(self, point: dict, options: dict) -> mc.NeuronDesign:
         d = mc.NeuronDesign(**{k: v for k, v in options.get("design", {}).items()})
         if "vdd_V" in point:
@@ -95,6 +105,7 @@ class MemcapDiffRecipe:
 
     name: str = "memcap_diff"
     version: int = 1
+    check_axes = MemcapRecipe.check_axes
 
     def design(self, point: dict, options: dict) -> mc.DiffNeuronDesign:
         return mc.DiffNeuronDesign(**options.get("design", {}),

@@ -24,13 +24,13 @@ import numpy as np
 
 from neurospice.circuits.engine import ngspice_version, run_netlist
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.circuits.qclif import CycleInputs, QCLIFConfig, random_inputs
+from neurospice.circuits.qclif import QCLIFConfig, random_inputs
 from neurospice.circuits.qclif_gates import build_circuit, cell_area_um2, transistor_count
 from neurospice.circuits.technology import Technology, get_technology
 
 from .qclif_sim import (BODY_RESISTANCE, IDLE_CYCLES, INPUT_LAUNCH_S, SIM_OPTIONS, _deck_head, netlist,
                         read_deck, with_idle_prefix)
-from .recipes import register_recipe
+from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
 from .sweep import Sweep, run_sweep
 
 #: fmax = 1 / (FMAX_GUARD · worst observed settle time): 15 % for the registers' setup time and
@@ -59,20 +59,9 @@ def _circuit(cfg: QCLIFConfig):
     return build_circuit(cfg)
 
 
-@dataclass
-class _ChunkPiece:
-    tag: str
-    text: str
-    circuit: object
-    inputs: CycleInputs
-
-    def netlist_text(self) -> str:
-        return self.text
-
-
 @register_recipe
 @dataclass
-class QCLIFChunkRecipe:
+class QCLIFChunkRecipe(WholeDeckRecipe):
     """A chunk of clock cycles of the neuron at transistor level from reset (one point per
     ngspice run). Point: ``cfg`` (QCLIFConfig fields), ``corner``, ``cycles`` random cycles of
     ``seed`` after ``idle`` idle ones, ``period_s``, ``vdd_V``, ``skip_op`` (start from 0 V,
@@ -81,7 +70,6 @@ class QCLIFChunkRecipe:
 
     name: str = "qclif_chunk"
     version: int = 1
-    points_per_run: int = 1
 
     def build(self, point, tag, tech, options):
         cfg = QCLIFConfig(**point["cfg"])
@@ -90,17 +78,12 @@ class QCLIFChunkRecipe:
             inp = with_idle_prefix(inp, point["idle"])
         circuit = _circuit(cfg)
         deck = netlist(circuit, tech, inp, point["period_s"], point["vdd_V"], skip_op=point["skip_op"])
-        return _ChunkPiece(tag, deck, circuit, inp)
-
-    def analysis(self, piece, options) -> str:
-        return ""           # the transient card is part of the deck
-
-    def assemble(self, tech, pieces, temperature_C, options) -> str:
-        return pieces[0].text
+        return DeckPiece(tag, deck, {"circuit": circuit, "inputs": inp})
 
     def measure(self, plot, piece, point, options) -> dict:
-        r = read_deck(plot, piece.circuit, piece.inputs, point["period_s"], point["vdd_V"])
-        return {"mismatches": r.mismatches, "cycles": piece.inputs.cycles, "energy_J": r.energy_J.tolist(),
+        inp = piece.data["inputs"]
+        r = read_deck(plot, piece.data["circuit"], inp, point["period_s"], point["vdd_V"])
+        return {"mismatches": r.mismatches, "cycles": inp.cycles, "energy_J": r.energy_J.tolist(),
                 "settle_s": r.settle_s.tolist(), "clk_to_q_s": r.clk_to_q_s,
                 "registers": {k: v.tolist() for k, v in r.registers.items()},
                 "golden": {k: v.tolist() for k, v in r.golden.items()}}
@@ -224,8 +207,13 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
     Artefact ``qclif.json`` + plots under ``out``; every chunk is a point of the sweep runner
     (cached in ``cache``, default the user cache; on ``workers`` threads or the Dask cluster
     at ``scheduler``). The returned dict also holds the nominal ``chunks`` (not in the artefact)."""
+    from neurospice import validate
+
     from .artefact import now_iso, save_artefact
     t0 = time.perf_counter()
+    validate.whole("cycles", cycles, lo=1, optional=True)
+    validate.whole("workers", workers, lo=1, optional=True)
+    validate.whole("seed", seed, lo=0)
     cycles = cycles or (QUICK_CYCLES if quick else FULL_CYCLES)
     out = Path(out)
     workers = workers or os.cpu_count() or 1

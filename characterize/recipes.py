@@ -136,6 +136,30 @@ class RCRecipe:
                 "v_at_3tau_V": float(np.interp(3 * tau + 1e-12, t, y))}
 
 
+@dataclass
+class DeckPiece:
+    """A sweep point that is a whole deck with its own analysis card (``text``); ``data`` holds
+    what the recipe's ``measure`` needs to read it back."""
+    tag: str
+    text: str
+    data: dict
+
+    def netlist_text(self) -> str:
+        return self.text
+
+
+class WholeDeckRecipe:
+    """Base of recipes whose points are whole decks of their own length: one point per ngspice
+    run, the analysis card inside the deck (SFQ benches, qCLIF cycle chunks)."""
+    points_per_run: int = 1
+
+    def analysis(self, piece, options) -> str:
+        return ""
+
+    def assemble(self, tech, pieces, temperature_C, options) -> str:
+        return pieces[0].text
+
+
 _RECIPES: dict = {}
 
 

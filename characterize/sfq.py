@@ -22,7 +22,7 @@ import numpy as np
 
 from ..circuits import sfq
 from ..circuits.errors import NeurospiceError
-from .recipes import register_recipe
+from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
 from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench,
                           BiasError, bench_neuron, bench_netlist, check, dut_stats, expected_transfer,
                           margin_pct, neuron_transfer, read_bench)
@@ -50,21 +50,9 @@ def bench_for(point: dict) -> Bench:
                               "and 'neuron'") from None
 
 
-@dataclass
-class _BenchPiece:
-    tag: str
-    text: str
-    bench: Bench
-    parts: list
-    jjs: list
-
-    def netlist_text(self) -> str:
-        return self.text
-
-
 @register_recipe
 @dataclass
-class SFQBenchRecipe:
+class SFQBenchRecipe(WholeDeckRecipe):
     """One transient of an SFQ bench at a global bias scale (one point per ngspice run: each
     bench has its own length). ``measure`` gives pulses, slips, early switching, bias work,
     whether the bench's check passed, the cell-under-test's numbers and, for the neuron, its
@@ -72,22 +60,15 @@ class SFQBenchRecipe:
 
     name: str = "sfq_bench"
     version: int = 1
-    points_per_run: int = 1
 
     def build(self, point, tag, tech, options):
         bench = bench_for(point)
         net, parts, jjs = bench_netlist(bench, float(point["bias_scale"]))
-        return _BenchPiece(tag, net, bench, parts, jjs)
-
-    def analysis(self, piece, options) -> str:
-        return ""             # the transient card is part of the bench's netlist
-
-    def assemble(self, tech, pieces, temperature_C, options) -> str:
-        return pieces[0].text
+        return DeckPiece(tag, net, {"bench": bench, "parts": parts, "jjs": jjs})
 
     def measure(self, plot, piece, point, options) -> dict:
-        b = piece.bench
-        run = read_bench(plot, b, piece.parts, piece.jjs, float(point["bias_scale"]))
+        b = piece.data["bench"]
+        run = read_bench(plot, b, piece.data["parts"], piece.data["jjs"], float(point["bias_scale"]))
         out = {"pulses": run.pulses, "slips": run.slips, "early": run.early,
                "bias_work_J": run.bias_work_J, "ok": check(b, run)}
         if b.dut:
@@ -241,11 +222,18 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     ``2**NEURON_STAGES``) replace the default set; ``rate_steps``/``rate_bounds_Hz``: the
     maximum-rate bisection (threshold 4). The headline numbers are threshold 4's where it was
     characterized, else the largest threshold's."""
+    from neurospice import validate as v
+
     from .artefact import save_artefact
     t_start = time.perf_counter()
     out = Path(out)
-    steps = bisection_steps or (5 if quick else 7)
-    if thresholds:
+    v.whole("bisection_steps", bisection_steps, lo=0, optional=True)
+    v.whole("rate_steps", rate_steps, lo=0, optional=True)
+    v.whole("workers", workers, lo=1)
+    v.number("rate_bounds_Hz low", rate_bounds_Hz[0], lo=0, lo_open=True)
+    v.number("rate_bounds_Hz high", rate_bounds_Hz[1], lo=rate_bounds_Hz[0], lo_open=True)
+    steps = bisection_steps if bisection_steps is not None else (5 if quick else 7)
+    if thresholds is not None:
         bad = [t for t in thresholds if t < 1 or t & (t - 1) or t > 2 ** NEURON_STAGES]
         if bad:
             raise NeurospiceError(f"SFQ thresholds must be powers of two from 1 to {2 ** NEURON_STAGES}, got {bad}")
@@ -257,30 +245,32 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     if unknown:
         raise NeurospiceError(f"unknown SFQ cells {unknown}; have {sorted(CELL_BENCHES)}")
     rate_steps = rate_steps if rate_steps is not None else max(MIN_RATE_STEPS, steps - 1)
-    tasks = ([rate_task(2, *rate_bounds_Hz, steps=rate_steps)]
+    with_neuron = bool(stage_list)            # thresholds=(): the cells alone, no neuron
+    tasks = ([rate_task(2, *rate_bounds_Hz, steps=rate_steps)] * with_neuron
              + [neuron_task(k, steps, margins_for is None or 2 ** k in margins_for) for k in stage_list]
              + [cell_task(name, steps) for name in names])
     template = Sweep(recipe="sfq_bench", axes={}, technology="generic")
     answers, stats = run_searches(tasks, template, workers=workers, scheduler=scheduler, cache=cache,
                                   progress=progress)
-    rate_Hz = answers[0]
-    neurons = {2 ** k: a for k, a in zip(stage_list, answers[1:1 + len(stage_list)])}
-    cell_res = dict(zip(names, answers[1 + len(stage_list):]))
+    rate_Hz = answers[0] if with_neuron else None
+    neurons = {2 ** k: a for k, a in zip(stage_list, answers[with_neuron:with_neuron + len(stage_list)])}
+    cell_res = dict(zip(names, answers[with_neuron + len(stage_list):]))
     out.mkdir(parents=True, exist_ok=True)
-    head_thr = 4 if 4 in neurons else max(neurons)
-    plot = plot_neuron(neurons[head_thr], int(math.log2(head_thr)), out / f"sfq_neuron_T{head_thr}.png")
+    head_thr = (4 if 4 in neurons else max(neurons)) if neurons else None
+    plot = (plot_neuron(neurons[head_thr], int(math.log2(head_thr)), out / f"sfq_neuron_T{head_thr}.png")
+            if neurons else None)
     for thr, n in neurons.items():
         n.pop("traces", None)
         n.pop("input_times_s", None)
         n["energy_per_spike_static_aJ"] = round(n["static_power_uW"] * 1e-6 * thr / rate_Hz * 1e18, 2)
         n["energy_per_spike_aJ"] = round(n["energy_per_spike_dynamic_aJ"] + n["energy_per_spike_static_aJ"], 2)
-    headline = neurons[head_thr]
+    headline = neurons.get(head_thr, {})
     summary = {
         "bias_margin_pct": min((n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
                                default=None),
-        "max_input_rate_GHz": round(rate_Hz / 1e9, 1),
-        "counts_correct": all(n["counts_correct"] for n in neurons.values()),
-        "energy_per_spike_aJ": headline["energy_per_spike_aJ"], "headline_threshold": head_thr,
+        "max_input_rate_GHz": round(rate_Hz / 1e9, 1) if rate_Hz else None,
+        "counts_correct": all(n["counts_correct"] for n in neurons.values()) if neurons else None,
+        "energy_per_spike_aJ": headline.get("energy_per_spike_aJ"), "headline_threshold": head_thr,
         "thresholds": sorted(neurons),
         "fan_in": NEURON_INPUTS,
         "threshold_programmable": True,

@@ -55,6 +55,31 @@ class Sweep:
     #: a point's own ``corner``/``temperature_C``/``seed`` override the sweep's
     point_list: list[dict] | None = None
 
+    def __post_init__(self):
+        """Every field checked before anything runs; the recipe checks its own axes."""
+        from neurospice import validate as v
+        from neurospice.circuits.technology import CORNERS, TECHNOLOGY_NAMES
+
+        from .recipes import get_recipe
+        v.choice("technology", self.technology, TECHNOLOGY_NAMES)
+        if not self.corners:
+            raise v.ConfigError("corners: give at least one corner")
+        for c in self.corners:
+            v.choice("corner", c, CORNERS)
+        if not self.temperatures_C:
+            raise v.ConfigError("temperatures_C: give at least one temperature")
+        for t in self.temperatures_C:
+            v.temperature_C("temperature_C", t)
+        v.whole("mc_samples", self.mc_samples, lo=0)
+        v.whole("seed", self.seed, lo=0)
+        if self.point_list is None:
+            for name, values in self.axes.items():
+                if not len(values):
+                    raise v.ConfigError(f"axis {name}: no values to sweep")
+        recipe = get_recipe(self.recipe)
+        if hasattr(recipe, "check_axes"):
+            recipe.check_axes(self.axes)
+
     def points(self) -> list[dict]:
         if self.point_list is not None:
             base = {"corner": self.corners[0], "temperature_C": float(self.temperatures_C[0]),
@@ -198,8 +223,10 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
     """Run (or fetch from the cache) every point of ``sweep``. The batches run on ``workers``
     local threads, on a Dask cluster (``scheduler`` address, or an open ``client``), or on a
     shared ``executor`` (a :class:`concurrent.futures.Executor` several sweeps submit to)."""
+    from neurospice import validate
     from .recipes import get_recipe
     t0 = time.perf_counter()
+    validate.whole("workers", workers, lo=1)
     recipe = get_recipe(sweep.recipe)
     cache = cache or PointCache()
     points = sweep.points()
@@ -290,6 +317,9 @@ def run_searches(tasks: list, template: Sweep, *, workers: int = 1, scheduler: s
     from the cache. Returns the tasks' answers in order; a task's exception propagates.
     """
     from dataclasses import replace
+
+    from neurospice import validate
+    validate.whole("workers", workers, lo=1)
     cache = cache or PointCache()
     bar = tqdm(total=len(tasks), desc=f"characterize {template.recipe}", unit="task", disable=not progress)
     stats = {"points": 0, "cached": 0, "failed": 0}

@@ -62,3 +62,8 @@ class TechnologyError(NeurospiceError):
 
 class ArtefactError(NeurospiceError):
     """A curve artefact or checkpoint file is damaged, foreign or of an unknown version."""
+
+
+class ConfigError(NeurospiceError, ValueError):
+    """An option or configuration field outside what it may be; the message names the field,
+    the value given and what to change (refused before any simulation, training or file write)."""

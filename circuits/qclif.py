@@ -59,14 +59,11 @@ class QCLIFConfig:
     soma_leak_shift: int = 4       #: k_s, leak V >> k_s per step (β = 1 − 2^-k_s)
 
     def __post_init__(self):
-        if not 4 <= self.bits <= 16:
-            raise ValueError(f"bits must be in 4..16, got {self.bits}")
-        if not 0 <= self.guard_bits <= 8:
-            raise ValueError(f"guard_bits must be in 0..8, got {self.guard_bits}")
-        if not 0 <= self.apical_decay < 2 ** (self.bits - 1):
-            raise ValueError(f"apical_decay must be in 0..2^(bits-1)-1, got {self.apical_decay}")
-        if not 1 <= self.soma_leak_shift < self.bits:
-            raise ValueError(f"soma_leak_shift must be in 1..bits-1, got {self.soma_leak_shift}")
+        from neurospice import validate as v
+        v.whole("bits", self.bits, lo=4, hi=16)
+        v.whole("guard_bits", self.guard_bits, lo=0, hi=8)
+        v.whole("apical_decay", self.apical_decay, lo=0, hi=2 ** (self.bits - 1) - 1)
+        v.whole("soma_leak_shift", self.soma_leak_shift, lo=1, hi=self.bits - 1)
 
     @classmethod
     def for_bits(cls, bits: int, **kw) -> "QCLIFConfig":

@@ -362,6 +362,10 @@ def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = Fals
                       extra={} if body_resistance else {"rbodymod": 0})
 
 
+#: the names :func:`get_technology` knows
+TECHNOLOGY_NAMES = ("generic", "generic-180nm", "sky130", "sky130-rb0")
+
+
 def get_technology(name: str, corner: str = "tt", mismatch: bool = False) -> Technology:
     """``'generic'``/``'generic-180nm'``, ``'sky130'``, or ``'sky130-rb0'`` (sky130 without its
     body-resistance network, BSIM4 ``rbodymod=0``: the qCLIF characterization's choice)."""

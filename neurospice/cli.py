@@ -120,7 +120,7 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neurospice", description=__doc__,
+    p = _Parser(prog="neurospice", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="verb", required=True)
 
@@ -213,16 +213,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(NeurospiceError):
+    """The command line itself is wrong: an unknown verb, option or choice, a missing argument,
+    a value of the wrong type."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a named error like every other (exit 2, JSON with
+    ``--json``) instead of argparse's own exit."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in argv
     try:
+        args = build_parser().parse_args(argv)
         summary = args.func(args)
     except NeurospiceError as exc:
         print(f"neurospice: error: {exc}", file=sys.stderr)
-        if getattr(args, "json", False):
+        if as_json:
             print(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
         return 2
-    _emit(summary, getattr(args, "json", False))
+    _emit(summary, as_json)
     return 0
 
 

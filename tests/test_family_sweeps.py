@@ -16,17 +16,18 @@ import pytest
 from neurospice.characterize.artefact import load_artefact
 from neurospice.characterize.sweep import PointCache
 
-#: a small SFQ characterization: one cell, threshold 1 without margins, a short rate search
+#: a small SFQ characterization: two cells, their bias margins bisected twice (no neuron: its
+#: benches are the same kind of sweep point, only longer)
 SFQ_SMALL = ("from neurospice.characterize.sfq import characterize_sfq\n"
              "import json, sys\n"
-             "r = characterize_sfq(cells=('jtl',), thresholds=(1,), margins_for=(), bisection_steps=1,\n"
-             "                     rate_steps=0, rate_bounds_Hz=(20e9, 60e9), workers=2, out=sys.argv[1])\n"
+             "r = characterize_sfq(cells=('jtl', 'splitter'), thresholds=(), bisection_steps=2,\n"
+             "                     workers=2, out=sys.argv[1])\n"
              "print(json.dumps({k: r[k] for k in ('points', 'cached', 'failed', 'artefact')}))\n")
-#: a small qCLIF characterization: 4 bits, two chunks of 3 random cycles (the first after 8 idle)
+#: a small qCLIF characterization: 4 bits, two chunks of 2 random cycles (the first after 8 idle)
 QCLIF_SMALL = ("from neurospice.characterize.qclif import characterize_qclif\n"
                "from neurospice.circuits.qclif import QCLIFConfig\n"
                "import json, sys\n"
-               "r = characterize_qclif(quick=True, cycles=6, workers=2, cfg=QCLIFConfig.for_bits(4), out=sys.argv[1])\n"
+               "r = characterize_qclif(quick=True, cycles=4, workers=2, cfg=QCLIFConfig.for_bits(4), out=sys.argv[1])\n"
                "print(json.dumps({k: r[k] for k in ('bit_exact', 'cycles', 'artefact')}))\n")
 
 
@@ -64,17 +65,18 @@ def _same(a: dict, b: dict, skip=("created", "wall_s", "plot", "artefact", "sha2
 @pytest.mark.slow
 def test_sfq_characterization_resumes_and_dask_equals_local(tmp_path):
     from neurospice.characterize.sfq import characterize_sfq
-    local = _killed_then_resumed(SFQ_SMALL, tmp_path / "local", min_points=2)
-    assert local["killed_midway"] and local["cached_before"] >= 2
+    local = _killed_then_resumed(SFQ_SMALL, tmp_path / "local", min_points=1)
+    assert local["killed_midway"] and local["cached_before"] >= 1
     assert local["cached"] >= local["cached_before"] and local["failed"] == 0
-    dask = _on_dask(characterize_sfq, cells=("jtl",), thresholds=(1,), margins_for=(), bisection_steps=1,
-                    rate_steps=0, rate_bounds_Hz=(20e9, 60e9), out=tmp_path / "dask",
-                    cache=PointCache(tmp_path / "dask-cache"))
+    dask = _on_dask(characterize_sfq, cells=("jtl", "splitter"), thresholds=(), bisection_steps=2,
+                    out=tmp_path / "dask", cache=PointCache(tmp_path / "dask-cache"))
     # the same points; from its fresh cache only the repeats within the run (a margin search
     # re-asks its nominal point) come cached
     assert dask["points"] == local["points"] and dask["cached"] < local["cached"]
     a, b = load_artefact(local["artefact"]), load_artefact(dask["artefact"])
-    assert a["summary"]["counts_correct"] and a["summary"]["cells"]["jtl"]["output_pulses"] == 3
+    cells = a["summary"]["cells"]
+    assert cells["jtl"]["output_pulses"] == 3 and cells["splitter"]["output_pulses"] == 3
+    assert cells["jtl"]["bias_low"] < 1 < cells["jtl"]["bias_high"]        # margins were bisected
     assert _same(a["summary"], b["summary"]) and _same(a["provenance"], b["provenance"])
 
 
@@ -85,8 +87,8 @@ def test_qclif_characterization_resumes_and_dask_equals_local(tmp_path):
     from neurospice.circuits.qclif import QCLIFConfig
     local = _killed_then_resumed(QCLIF_SMALL, tmp_path / "local", min_points=1)
     assert local["killed_midway"] and local["cached_before"] >= 1
-    assert local["bit_exact"] and local["cycles"] == 6        # registers = golden model, every cycle
-    dask = _on_dask(characterize_qclif, quick=True, cycles=6, cfg=QCLIFConfig.for_bits(4),
+    assert local["bit_exact"] and local["cycles"] == 4        # registers = golden model, every cycle
+    dask = _on_dask(characterize_qclif, quick=True, cycles=4, cfg=QCLIFConfig.for_bits(4),
                     out=tmp_path / "dask", cache=PointCache(tmp_path / "dask-cache"))
     a = load_artefact(local["artefact"])
     b = load_artefact(dask["artefact"])

@@ -57,3 +57,24 @@ def test_train_qclif_resumes_and_reports(tmp_path, capsys):
     assert hist["config"]["epochs"] == 2 and (tmp_path / "history.png").exists()
     import torch
     assert [h["epoch"] for h in torch.load(tmp_path / "last.pt", weights_only=False)["history"]] == [0, 1]
+
+
+def test_a_moved_run_folder_still_verifies_and_exports(memcap_diff_curve, tmp_path, monkeypatch, capsys):
+    """Checkpoints carry the artefact they were trained with: after the run folder moves, the
+    artefact file is gone and the working directory changed, verify and export still run."""
+    import shutil
+    curve = tmp_path / "curve.json"
+    shutil.copy(memcap_diff_curve, curve)
+    assert main(["train", "memcap", "--curve", str(curve), "--hidden", "8", "--epochs", "1", "--limit", "200",
+                 "--out", str(tmp_path / "run"), "--json"]) == 0
+    _last_json(capsys)
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    curve.unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    ck = str(tmp_path / "moved" / "checkpoint.pt")
+    assert main(["verify", ck, "--samples", "1", "--workers", "1", "--json"]) == 0
+    assert _last_json(capsys)["samples"] == 1
+    assert main(["export", ck, "--nir", "net.nir", "--json"]) == 0
+    assert (elsewhere / "net.nir").exists() and _last_json(capsys)["family"] == "memcap"

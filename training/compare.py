@@ -60,6 +60,24 @@ class CompareConfig:
     seed: int = 1
     workers: int = 2
 
+    def __post_init__(self):
+        from neurospice import validate as v
+        v.dataset("dataset", self.dataset)
+        if not self.families:
+            raise v.ConfigError("families: name at least one family")
+        for name in self.families:
+            if not registry.get(name).comparable:
+                raise v.ConfigError(f"families: {name!r} takes no part in compare; choose from "
+                                    f"{', '.join(registry.names(comparable=True))}")
+        v.whole("hidden", self.hidden, lo=1)
+        if not self.spreads:
+            raise v.ConfigError("spreads: give at least one spread level")
+        for s in self.spreads:
+            v.number("spreads", s, lo=0)
+        v.whole("draws", self.draws, lo=1)
+        v.whole("seed", self.seed, lo=0)
+        v.whole("workers", self.workers, lo=1)
+
 
 def to_json_units(row: dict) -> dict:
     """A family row with its SI quantities in :data:`JSON_UNITS` (absent ones as ``None``)."""
@@ -79,10 +97,6 @@ def compare(c: CompareConfig | None = None, out="runs/compare", progress: bool =
     t0 = time.time()
     out = Path(out)
     families = [registry.get(name) for name in c.families]
-    not_comparable = [f.name for f in families if not f.comparable]
-    if not_comparable:
-        raise NeurospiceError(f"families {not_comparable} take no part in compare; choose from "
-                              f"{registry.names(comparable=True)}")
     results, skipped = {}, {}
     for fam in families:
         cached = out / "families" / f"{fam.name}.json"

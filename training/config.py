@@ -1,8 +1,24 @@
-"""Training configuration: a plain dataclass without torch, so the CLI can read its defaults
-(the one place they are written) without importing torch at start-up."""
+"""Training configuration: plain dataclasses without torch, so the CLI can read their defaults
+(the one place they are written) without importing torch at start-up. Each checks its fields
+when made (``__post_init__``, rules from :mod:`neurospice.validate`): the CLI and the Python API
+refuse the same values before anything is trained or written."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from neurospice import validate as v
+
+
+def _check_common(cfg, datasets_extra: tuple[str, ...] = ()) -> None:
+    """The fields every family's training config has."""
+    v.dataset("dataset", cfg.dataset, datasets_extra)
+    v.whole("epochs", cfg.epochs, lo=1)
+    v.whole("hidden", cfg.hidden, lo=1)
+    v.whole("batch", cfg.batch, lo=1)
+    v.number("lr", cfg.lr, lo=0, lo_open=True)
+    v.whole("seed", cfg.seed, lo=0)
+    v.device("device", cfg.device)
+    v.whole("limit", cfg.limit, lo=1, optional=True)
 
 
 @dataclass
@@ -29,9 +45,19 @@ class MemcapTrainConfig:
     limit: int | None = None         #: use only this many training samples (smoke runs)
     init_from: str | None = None     #: start from this checkpoint's weights (e.g. an ideal run)
 
-    def model_fields(self) -> dict:
-        keys = ("dataset", "mode", "hidden", "steps", "encoding", "max_rate", "levels", "seed")
-        return {k: getattr(self, k) for k in keys}
+    def __post_init__(self):
+        _check_common(self)
+        v.choice("mode", self.mode, ("aware", "naive", "ideal"))
+        v.whole("steps", self.steps, lo=1)
+        v.choice("encoding", self.encoding, ("rate", "regular", "latency"))
+        v.number("max_rate", self.max_rate, lo=0, hi=1, lo_open=True)
+        v.whole("augment_px", self.augment_px, lo=0, optional=True)
+        v.whole("levels", self.levels, lo=2)
+        v.number("program_sigma", self.program_sigma, lo=0)
+        v.number("offset_sigma_V", self.offset_sigma_V, lo=0)
+        v.number("val_fraction", self.val_fraction, lo=0, hi=1, lo_open=True, hi_open=True)
+        if self.init_from is not None:
+            v.existing_file("init_from", self.init_from)
 
 
 @dataclass
@@ -49,6 +75,11 @@ class SFQTrainConfig:
     device: str = "cpu"
     limit: int | None = None
 
+    def __post_init__(self):
+        _check_common(self)
+        v.whole("steps", self.steps, lo=1)
+        v.number("max_rate", self.max_rate, lo=0, hi=1, lo_open=True)
+
 
 @dataclass
 class QCLIFTrainConfig:
@@ -65,3 +96,11 @@ class QCLIFTrainConfig:
     seed: int = 1
     device: str = "cpu"
     limit: int | None = None
+
+    def __post_init__(self):
+        _check_common(self, datasets_extra=("dvs",))
+        v.choice("task", self.task, ("classify", "context"))
+        v.choice("neuron", self.neuron, ("qclif", "clif"))
+        from neurospice.circuits.qclif import QCLIFConfig
+        QCLIFConfig.for_bits(v.whole("bits", self.bits))      # the widths the circuit supports
+        v.number("pixel_threshold", self.pixel_threshold, lo=0, hi=1, hi_open=True)

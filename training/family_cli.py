@@ -30,6 +30,11 @@ def config_from_args(cls, args, names):
     return cls(**{k: getattr(args, k) for k in names if getattr(args, k, None) is not None})
 
 
+def _given(value, default):
+    """An option's value, or ``default`` where the user gave none (0 is a value, not 'none')."""
+    return default if value is None else value
+
+
 def progress_of(args) -> bool:
     """Progress bars only for a person at a terminal (never with ``--json``)."""
     return not getattr(args, "json", False) and sys.stderr.isatty()

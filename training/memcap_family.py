@@ -19,7 +19,7 @@ import numpy as np
 from neurospice.registry import Family, add_option
 
 from .config import MemcapTrainConfig
-from .family_cli import add_common_train_options, config_from_args, progress_of
+from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train memcap`` options that map one to one onto MemcapTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "mode", "curve", "epochs", "hidden", "steps", "encoding", "init_from", "lr",
@@ -107,10 +107,10 @@ class MemcapFamily(Family):
                             "threshold_mc.offset_sigma_V from characterize memcap-diff --mc N)")
 
     def train(self, args):
+        cfg = config_from_args(MemcapTrainConfig, args, TRAIN_OPTIONS)   # refused here, before torch loads
         from neurospice.circuits.errors import NeurospiceError
         from .datasets import load_dataset
         from .memcap_train import train_memcap
-        cfg = config_from_args(MemcapTrainConfig, args, TRAIN_OPTIONS)
         curve = Path(cfg.curve)
         if not curve.exists():
             if cfg.curve != MemcapTrainConfig.curve:   # only the default artefact is made on demand
@@ -132,8 +132,8 @@ class MemcapFamily(Family):
 
     def verify(self, checkpoint, args):
         from .memcap_verify import verify_checkpoint
-        return verify_checkpoint(checkpoint, samples=args.samples or 100,
-                                 hidden_neurons=args.hidden_neurons or 0, workers=args.workers,
+        return verify_checkpoint(checkpoint, samples=_given(args.samples, 100),
+                                 hidden_neurons=_given(args.hidden_neurons, 0), workers=args.workers,
                                  device_model=args.device_model, progress=not args.json)
 
     # -- export --------------------------------------------------------------------------

@@ -130,10 +130,15 @@ def load_checkpoint(path) -> dict:
 
 
 def model_from_checkpoint(ck: dict, artefact: dict | None = None) -> tuple[MemcapSNN, MemcapTrainConfig, dict]:
+    """The network of a checkpoint. Its artefact comes from the checkpoint itself (checkpoints
+    carry the tables they were trained with, so a run folder can move), else — an older
+    checkpoint — from the file it names, which must be unchanged since training."""
     cfg = MemcapTrainConfig(**ck["config"])
-    artefact = artefact or load_artefact(cfg.curve)
-    if ck.get("curve_sha256") and sha256_file(cfg.curve) != ck["curve_sha256"]:
-        raise CheckpointError(f"curve artefact {cfg.curve} changed since this checkpoint was trained")
+    artefact = artefact or ck.get("artefact")
+    if artefact is None:
+        artefact = load_artefact(cfg.curve)
+        if ck.get("curve_sha256") and sha256_file(cfg.curve) != ck["curve_sha256"]:
+            raise CheckpointError(f"curve artefact {cfg.curve} changed since this checkpoint was trained")
     model = build_model(cfg, artefact, ck["sizes"][0], ck["sizes"][-1])
     model.load_state_dict(ck["state"])
     return model, cfg, artefact
@@ -196,7 +201,7 @@ def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progres
         return float(np.mean([evaluate(model, xva, yva, cfg, seed=10_000 + 97 * d)["accuracy"]
                               for d in range(chips)]))
 
-    extra = {"curve_sha256": sha256_file(cfg.curve), "dataset": ds.describe()}
+    extra = {"curve_sha256": sha256_file(cfg.curve), "dataset": ds.describe(), "artefact": artefact}
     run = TrainingRun(family=FAMILY, config=cfg, model=model, batches=batches, loss=loss,
                       validate=validate, sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs,
                       seed=cfg.seed, after_step=clamp, extra=extra, title=cfg.mode,

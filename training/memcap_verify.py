@@ -32,7 +32,7 @@ from neurospice.files import atomic_write_json, sha256_file
 
 from .datasets import encode, load_dataset
 from .neurons import decide
-from .verify_common import map_jobs, tally
+from .verify_common import check_counts, map_jobs, tally
 from .memcap_train import circuit_twin, load_checkpoint, model_from_checkpoint
 
 
@@ -61,6 +61,7 @@ def verify_checkpoint(checkpoint, samples: int = 100, hidden_neurons: int = 0, w
                       out: str | Path | None = None, device_model: str = "read",
                       seed: int = 30_000, progress: bool = True) -> dict:
     t0 = time.time()
+    check_counts(samples, hidden_neurons, workers)
     ck = load_checkpoint(checkpoint)
     model, cfg, artefact = model_from_checkpoint(ck)
     model.eval()

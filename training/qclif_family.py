@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from neurospice.circuits.errors import ConfigError
 from neurospice.registry import Family, add_option
 
 from .config import QCLIFTrainConfig
-from .family_cli import add_common_train_options, config_from_args, progress_of
+from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train qclif`` options that map one to one onto QCLIFTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "task", "neuron", "bits", "epochs", "hidden", "lr", "seed", "device", "limit")
@@ -72,8 +73,15 @@ class QCLIFFamily(Family):
     def train(self, args):
         cfg = config_from_args(QCLIFTrainConfig, args, TRAIN_OPTIONS)
         if args.bits_table:
+            from dataclasses import replace
+            try:
+                widths = [int(b) for b in args.bits_table.split(",")]
+            except ValueError:
+                raise ConfigError(f"--bits-table must be whole numbers separated by commas, got "
+                                  f"{args.bits_table!r}") from None
+            for b in widths:                     # every width refused or accepted before training
+                replace(cfg, bits=b)
             from .qclif_train import bits_table
-            widths = [int(b) for b in args.bits_table.split(",")]
             return bits_table(cfg, widths, out=args.out or "runs/train/qclif-bits",
                               progress=not args.json, resume=not args.fresh)
         from .qclif_train import train_qclif
@@ -91,7 +99,7 @@ class QCLIFFamily(Family):
 
     def verify(self, checkpoint, args):
         from .qclif_verify import verify_qclif_checkpoint
-        r = verify_qclif_checkpoint(checkpoint, samples=args.samples or 2, neurons=args.hidden_neurons or 2,
+        r = verify_qclif_checkpoint(checkpoint, samples=_given(args.samples, 2), neurons=_given(args.hidden_neurons, 2),
                                     workers=args.workers, progress=not args.json, level=args.level)
         return {k: v for k, v in r.items() if k != "rows"}
 

@@ -22,7 +22,7 @@ from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.qclif import CycleInputs, QCLIFConfig
 
 from .qclif_train import load_qclif_checkpoint, make_data, model_from_qclif_checkpoint
-from .verify_common import map_jobs, sample_neurons, tally
+from .verify_common import check_counts, map_jobs, sample_neurons, tally
 
 
 LEVELS = ("transistor", "gate")
@@ -40,6 +40,7 @@ def _simulate_job(job: dict) -> dict:
 def verify_qclif_checkpoint(checkpoint, samples: int = 2, neurons: int = 2, workers: int = 2,
                             seed: int = 40_000, progress: bool = True, level: str = "transistor") -> dict:
     t0 = time.time()
+    check_counts(samples, neurons, workers)
     if level not in LEVELS:
         raise NeurospiceError(f"level must be one of {LEVELS}, not {level!r}")
     ck = load_qclif_checkpoint(checkpoint)

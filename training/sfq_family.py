@@ -15,7 +15,7 @@ import numpy as np
 from neurospice.registry import Family
 
 from .config import SFQTrainConfig
-from .family_cli import add_common_train_options, config_from_args, progress_of
+from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
 TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "seed", "device", "limit")
@@ -70,9 +70,9 @@ class SFQFamily(Family):
         t.add_argument("--max-rate", type=float, default=d.max_rate, help="pulses per step of a white pixel")
 
     def train(self, args):
+        cfg = config_from_args(SFQTrainConfig, args, TRAIN_OPTIONS)   # refused here, before torch loads
         from neurospice.circuits.errors import NeurospiceError
         from .sfq_train import train_sfq
-        cfg = config_from_args(SFQTrainConfig, args, TRAIN_OPTIONS)
         art = Path(cfg.artefact)
         if not art.exists():
             if cfg.artefact != SFQTrainConfig.artefact:
@@ -86,7 +86,7 @@ class SFQFamily(Family):
 
     def verify(self, checkpoint, args):
         from .sfq_verify import verify_sfq_checkpoint
-        r = verify_sfq_checkpoint(checkpoint, samples=args.samples or 4, neurons=args.hidden_neurons or 3,
+        r = verify_sfq_checkpoint(checkpoint, samples=_given(args.samples, 4), neurons=_given(args.hidden_neurons, 3),
                                   workers=args.workers, progress=not args.json)
         return {k: v for k, v in r.items() if k != "rows"}
 

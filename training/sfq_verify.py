@@ -13,7 +13,7 @@ from ..characterize import sfq_benches as S
 from ..circuits.errors import NeurospiceError
 from .datasets import encode, load_dataset
 from .sfq_train import load_sfq_checkpoint, model_from_sfq_checkpoint
-from .verify_common import map_jobs, sample_neurons, tally
+from .verify_common import check_counts, map_jobs, sample_neurons, tally
 
 #: spacing of the 16 input lines' pulses within one time step (the merger tree resolves
 #: pulses ≥ 1/max_input_rate ≈ 17 ps apart)
@@ -49,6 +49,7 @@ def simulate_neuron(trains: np.ndarray, threshold: int) -> list[int]:
 def verify_sfq_checkpoint(checkpoint, samples: int = 4, neurons: int = 3, workers: int = 2,
                           seed: int = 30_000, progress: bool = True) -> dict:
     t0 = time.time()
+    check_counts(samples, neurons, workers)
     ck = load_sfq_checkpoint(checkpoint)
     model, cfg = model_from_sfq_checkpoint(ck)
     model.eval()

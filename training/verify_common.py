@@ -15,6 +15,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 
+def check_counts(samples: int, neurons: int, workers: int) -> None:
+    """The verify options every family shares (refused before anything is loaded or run)."""
+    from neurospice import validate as v
+    v.whole("samples", samples, lo=1)
+    v.whole("hidden_neurons", neurons, lo=0)
+    v.whole("workers", workers, lo=1)
+
+
 def sample_neurons(samples: int, population: int, per_sample: int, seed: int) -> list[tuple[int, int]]:
     """``per_sample`` distinct neurons of ``population`` per sample, drawn reproducibly."""
     rng = np.random.default_rng(seed)
