@@ -105,7 +105,7 @@ class MemcapDiffRecipe:
 
     name: str = "memcap_diff"
     version: int = 1
-    check_axes = MemcapRecipe.check_axes
+    check_axes = staticmethod(MemcapRecipe.check_axes)
 
     def design(self, point: dict, options: dict) -> mc.DiffNeuronDesign:
         return mc.DiffNeuronDesign(**options.get("design", {}),
