@@ -26,6 +26,8 @@ from importlib import metadata
 from neurospice.circuits.errors import NeurospiceError
 
 ENTRY_POINT_GROUP = "neurospice.families"
+#: time steps of constant drive per point of the report's transfer figure (:meth:`Family.transfer`)
+TRANSFER_STEPS = 64
 
 
 class FamilyError(NeurospiceError):
@@ -111,7 +113,8 @@ class Family:
 
     def transfer(self, result: dict, drives):
         """``(drive, output spikes per step)`` of this family's neuron for the report's
-        transfer figure; ``drives`` in units of the neuron's threshold per step."""
+        transfer figure: a constant drive for :data:`TRANSFER_STEPS` steps, ``drives`` in units
+        of the neuron's threshold per step."""
         return None
 
     # -- helpers --------------------------------------------------------------------------

@@ -1,13 +1,12 @@
 """The rules every option and config field is checked by, one function per kind of rule.
 
 The config dataclasses (training, compare, sweeps, qCLIF widths) call these in
-``__post_init__``, and the CLI's option types are the same functions
-(:func:`cli_type`), so a rule is written once and the CLI and the Python API refuse the same
-values with the same words — before any simulation, training or file write.
+``__post_init__``, and the CLI builds those same objects from its options, so a rule is
+written once and the CLI and the Python API refuse the same values with the same words —
+before any simulation, training or file write.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from pathlib import Path
@@ -83,23 +82,6 @@ def dataset(name: str, spec: str, extra: tuple[str, ...] = ()):
     if arg and not Path(arg).exists():
         raise ConfigError(f"{name}: {arg} does not exist")
     return spec
-
-
-def cli_type(rule, name: str, cast=int, **kw):
-    """An argparse ``type`` that converts with ``cast`` and checks with ``rule`` (the same rule the
-    API applies), so a bad option is refused by name."""
-    def convert(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {cast.__name__ if cast is not int else 'a whole number'}"
-                                             f", got {text!r}") from None
-        try:
-            return rule(name, value, **kw)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    convert.__name__ = name
-    return convert
 
 
 def _range(lo, hi, lo_open=False, hi_open=False) -> str:

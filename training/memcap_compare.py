@@ -12,10 +12,9 @@ import torch
 
 from neurospice.characterize.artefact import load_artefact
 from neurospice.files import sha256_or_none
+from neurospice.registry import TRANSFER_STEPS
 
 from .robustness import FINE_TUNE_LR, paired_gain, spread_curve
-
-STEPS_TRANSFER = 64        #: time steps per point of the report's transfer figure
 
 
 def _artefact(c, out: Path, n_in: int, mc_samples: int, progress: bool) -> Path:
@@ -108,7 +107,7 @@ def memcap_transfer(ck_path, drives):
     state = nrn.initial_state((len(drives),))
     spikes = torch.zeros(len(drives))
     with torch.no_grad():
-        for _ in range(STEPS_TRANSFER):
+        for _ in range(TRANSFER_STEPS):
             z, state = nrn(dc, torch.zeros_like(dc), state)
             spikes += z
-    return np.asarray(drives), (spikes / STEPS_TRANSFER).numpy()
+    return np.asarray(drives), (spikes / TRANSFER_STEPS).numpy()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neurospice.circuits.errors import ConfigError
-from neurospice.registry import Family, add_option
+from neurospice.registry import TRANSFER_STEPS, Family, add_option
 
 from .config import QCLIFTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
@@ -23,8 +23,6 @@ TRAIN_OPTIONS = ("dataset", "task", "neuron", "bits", "epochs", "hidden", "lr", 
 
 #: ``compare`` training settings that differ from QCLIFTrainConfig's defaults (digits, 64 hidden)
 COMPARE_TRAINING = {"lr": 3e-2}
-
-STEPS_TRANSFER = 64        #: time steps per point of the report's transfer figure
 
 
 class QCLIFFamily(Family):
@@ -126,10 +124,10 @@ class QCLIFFamily(Family):
         va = np.full(len(drives), q.va_max, np.int64)        # context on: apical saturated (×1)
         v = z = np.zeros(len(drives), np.int64)
         spikes = np.zeros(len(drives))
-        for _ in range(STEPS_TRANSFER):
+        for _ in range(TRANSFER_STEPS):
             va, v, z = step(q, va, v, z, np.full(len(drives), q.apical_decay, np.int64), s_s)
             spikes += z
-        return s_s / q.threshold, spikes / STEPS_TRANSFER
+        return s_s / q.threshold, spikes / TRANSFER_STEPS
 
 
 def qclif_row(family, c, out: Path, progress: bool = False) -> dict:

@@ -46,7 +46,7 @@ def _plots(results: dict, out: Path) -> dict:
         ax.plot(x, y, drawstyle="steps-post" if registry.get(fam).transfer_steps else "default",
                 color=registry.get(fam).color, label=fam)
     ax.set(xlabel="net input per step / threshold", ylabel="output spikes per step",
-           title="neuron transfer (steady state)")
+           title=f"neuron transfer (steady state, {registry.TRANSFER_STEPS} steps)")
     paths["transfer"] = _save(fig, ax, out / "transfer.png")
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospice.registry import Family
+from neurospice.registry import TRANSFER_STEPS, Family
 
 from .config import SFQTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
@@ -24,8 +24,6 @@ TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate",
 #: (Holmes, Ripple, Manheimer, "Energy-efficient superconducting computing — power budgets and
 #: requirements", IEEE Trans. Appl. Supercond. 23(3), 1701610, 2013)
 CRYO_W_PER_W_4K = 400.0
-
-STEPS_TRANSFER = 64        #: time steps per point of the report's transfer figure
 
 
 class SFQFamily(Family):
@@ -124,8 +122,8 @@ class SFQFamily(Family):
         nrn = SFQNeuron(len(drives), [threshold], init_threshold=threshold)
         pulses = torch.as_tensor(np.round(np.asarray(drives) * threshold), dtype=torch.float32)
         with torch.no_grad():
-            out = nrn(pulses.expand(STEPS_TRANSFER, len(drives)).clone())
-        return pulses.numpy() / threshold, (out.sum(0) / STEPS_TRANSFER).numpy()
+            out = nrn(pulses.expand(TRANSFER_STEPS, len(drives)).clone())
+        return pulses.numpy() / threshold, (out.sum(0) / TRANSFER_STEPS).numpy()
 
 
 def sfq_row(family, c, out: Path, progress: bool = False) -> dict:
