@@ -30,6 +30,8 @@ CASES = [
     (["characterize", "sfq", "--bisection-steps", "-1", "--out", OUT], "ConfigError",
      "bisection_steps must be ≥ 0, got -1"),
     (["characterize", "sfq", "--workers", "0", "--out", OUT], "ConfigError", "workers must be ≥ 1, got 0"),
+    (["characterize", "sfq", "--thresholds", "4,x", "--out", OUT], "ConfigError",
+     "--thresholds must be whole numbers separated by commas"),
     (["characterize", "qclif", "--bits", "3", "--out", OUT], "ConfigError", "bits must be in [4, 16], got 3"),
     (["characterize", "qclif", "--cycles", "0", "--out", OUT], "ConfigError", "cycles must be ≥ 1, got 0"),
     (["characterize", "spiky", "--out", OUT], "UsageError", "invalid choice: 'spiky'"),
@@ -73,6 +75,7 @@ CASES = [
     (["verify", "/no/such.pt"], "CheckpointError", "checkpoint /no/such.pt not found"),
     (["export", "/no/such.pt", "--nir", OUT + "/x.nir"], "CheckpointError", "checkpoint /no/such.pt not found"),
     (["export", CK, "--nir", OUT + "/x.nir", "--dt-convention", "brian"], "UsageError", "invalid choice: 'brian'"),
+    (["export", CK, "--nir", OUT + "/x.nir", "--check-in", "brian"], "UsageError", "invalid choice: 'brian'"),
     # compare
     (["compare", "--draws", "0", "--out", OUT], "ConfigError", "draws must be ≥ 1, got 0"),
     (["compare", "--hidden", "-3", "--out", OUT], "ConfigError", "hidden must be ≥ 1, got -3"),

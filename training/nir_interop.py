@@ -69,6 +69,8 @@ def check_in_consumer(checkpoint, consumer: str, convention: str | None = None,
     from .nir_export import export_nir
     if consumer not in CONSUMERS:
         raise NeurospiceError(f"unknown NIR consumer {consumer!r}; choose from {CONSUMERS}")
+    from neurospice import validate
+    validate.whole("samples", samples, lo=1, optional=True)
     family, ck = checkpoint_family(checkpoint)
     ref = family.nir_reference(ck, samples)
     with tempfile.TemporaryDirectory() as tmp:

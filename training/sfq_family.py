@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurospice.circuits.errors import ConfigError
 from neurospice.registry import TRANSFER_STEPS, Family
 
 from .config import SFQTrainConfig
@@ -52,7 +53,11 @@ class SFQFamily(Family):
     def characterize(self, target, args):
         from neurospice.characterize.sfq import characterize_sfq
         cells = True if args.cells is None else [c for c in args.cells.split(",") if c not in ("", "none")]
-        thresholds = tuple(int(t) for t in args.thresholds.split(",")) if args.thresholds else None
+        try:
+            thresholds = tuple(int(t) for t in args.thresholds.split(",")) if args.thresholds else None
+        except ValueError:
+            raise ConfigError(f"--thresholds must be whole numbers separated by commas, got "
+                              f"{args.thresholds!r}") from None
         r = characterize_sfq(quick=args.quick, out=os.path.join(args.out, "sfq"), workers=args.workers,
                              scheduler=args.scheduler, progress=progress_of(args), cells=cells,
                              thresholds=thresholds, bisection_steps=args.bisection_steps,
