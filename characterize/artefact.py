@@ -45,8 +45,13 @@ def save_artefact(data: dict, path: str | Path) -> Path:
     return path
 
 
-def load_artefact(path: str | Path) -> dict:
-    """Read and verify an artefact; raise ArtefactError on damage or foreign content."""
+def load_artefact(path: str | Path, require: tuple[str, ...] = ()) -> dict:
+    """Read and verify an artefact; raise ArtefactError on damage or foreign content.
+
+    What it promises: the file is one JSON object of this format and version whose checksum
+    matches (so it is exactly what :func:`save_artefact` wrote), and holds every top-level key
+    in ``require``. The content of each family's keys is that family's to check (each
+    family's artefact has its own layout)."""
     path = Path(path)
     try:
         raw = path.read_text()
@@ -57,16 +62,23 @@ def load_artefact(path: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise ArtefactError(f"{path}: not a curve artefact (invalid JSON at line {exc.lineno}: "
                             f"{exc.msg}); the file is damaged or of another kind") from exc
+    except (ValueError, RecursionError) as exc:   # a 5,000-digit number, nesting too deep
+        raise ArtefactError(f"{path}: not a curve artefact ({type(exc).__name__}: "
+                            f"{str(exc)[:120]}); the file is damaged or of another kind") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ArtefactError(f"{path}: not a neurospice curve artefact (format "
-                            f"{data.get('format') if isinstance(data, dict) else type(data).__name__!r})")
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ArtefactError(f"{path}: not a neurospice curve artefact (format {str(found)[:80]!r})")
     if data.get("version") != VERSION:
-        raise ArtefactError(f"{path}: artefact version {data.get('version')} is not supported "
-                            f"(this neurospice reads version {VERSION})")
+        raise ArtefactError(f"{path}: artefact version {str(data.get('version'))[:40]} is not "
+                            f"supported (this neurospice reads version {VERSION})")
     stored = data.pop("sha256", None)
     if stored != hashlib.sha256(_canonical(data)).hexdigest():
         raise ArtefactError(f"{path}: checksum mismatch: the artefact was modified or damaged")
     data["sha256"] = stored
+    missing = [k for k in require if k not in data]
+    if missing:
+        raise ArtefactError(f"{path}: {data.get('family') or data.get('kind') or 'curve'} artefact "
+                            f"lacks {', '.join(map(repr, missing))}")
     return data
 
 

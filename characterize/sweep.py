@@ -16,7 +16,10 @@ Execution (:func:`run_sweep`):
   analysis — so an identical re-run is near-instant and an interrupted run resumes
   with nothing lost;
 * a batch that fails is retried point by point; a point that still fails (no
-  convergence, timeout) is recorded with its reason and does not abort the sweep.
+  convergence, timeout) is recorded with its reason and does not abort the sweep. Failures
+  of the circuit (no convergence, a rejected netlist) are cached like results; failures of
+  the run (ngspice crashed, hung past ``timeout_s``, wrote a damaged raw file, is missing:
+  :data:`TRANSIENT_FAILURES`) are not, so the next run tries those points again.
 """
 from __future__ import annotations
 
@@ -37,6 +40,15 @@ from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.technology import cache_root, get_technology
 
 CACHE_FORMAT = 1
+#: failure reasons (the error's name) that say nothing about the circuit, only about one run of
+#: ngspice: recorded in the sweep's result, never cached (a re-run tries the point again)
+TRANSIENT_FAILURES = ("SimulationTimeout", "SimulationError", "RawFileError", "MissingVector",
+                      "NgspiceNotFound")
+
+
+def transient(reason: str | None) -> bool:
+    """Whether a failed point's ``reason`` is a failure of the run, not of the circuit."""
+    return (reason or "").split(":", 1)[0] in TRANSIENT_FAILURES
 
 
 @dataclass
@@ -58,10 +70,11 @@ class Sweep:
     def __post_init__(self):
         """Every field checked before anything runs; the recipe checks its own axes."""
         from neurospice import validate as v
-        from neurospice.circuits.technology import CORNERS, TECHNOLOGY_NAMES
+        from neurospice.circuits.technology import CORNERS, TECHNOLOGY_NAMES, is_model_file
 
         from .recipes import get_recipe
-        v.choice("technology", self.technology, TECHNOLOGY_NAMES)
+        if not is_model_file(self.technology):
+            v.choice("technology", self.technology, TECHNOLOGY_NAMES + ("(the path of a model file)",))
         if not self.corners:
             raise v.ConfigError("corners: give at least one corner")
         for c in self.corners:
@@ -142,23 +155,31 @@ class PointCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The entry of ``key``, or ``None`` when there is none or it is damaged or foreign
+        (such an entry is recomputed, never trusted)."""
         p = self._path(key)
         if not p.exists():
             return None
         try:
             data = json.loads(p.read_text())
-        except (json.JSONDecodeError, OSError):
-            return None  # a damaged entry is recomputed, never trusted
-        if data.get("format") != CACHE_FORMAT or data.get("key") != key:
+        except (ValueError, OSError, RecursionError):  # bad JSON, bad UTF-8, unreadable
+            return None
+        if (not isinstance(data, dict) or data.get("format") != CACHE_FORMAT
+                or data.get("key") != key or data.get("status") not in ("ok", "failed")
+                or (data["status"] == "ok" and not isinstance(data.get("result"), dict))):
             return None
         return data
 
     def put(self, key: str, entry: dict) -> None:
         p = self._path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".tmp{os.getpid()}.{id(entry)}")
-        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, **entry}))
-        tmp.replace(p)
+        tmp = p.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
+        try:
+            tmp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, **entry}))
+            tmp.replace(p)
+        finally:
+            if tmp.exists():   # the write failed (full disk): leave no partial file
+                tmp.unlink()
 
 
 def point_key(recipe, tech, piece_text: str, analysis: str, point: dict) -> str:
@@ -242,6 +263,8 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
         piece = recipe.build(p, point_tag(p), tech, sweep.options)
         key = point_key(recipe, tech, piece.netlist_text(), recipe.analysis(piece, sweep.options), p)
         hit = cache.get(key)
+        if hit is not None and hit.get("status") != "ok" and transient(hit.get("reason")):
+            hit = None   # written by an older neurospice: try the point again
         if hit is not None:
             results[idx] = PointResult(p, key, hit["status"], hit.get("result"), hit.get("reason"),
                                        cached=True)
@@ -265,6 +288,8 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
                 r.result = payload
             else:
                 r.reason = payload
+                if transient(payload):
+                    continue
             cache.put(r.key, {"status": status, "point": r.point, "result": r.result,
                               "reason": r.reason, "technology": techs[(batch[0], batch[1])].label,
                               "ngspice": ngspice_version()})

@@ -20,14 +20,15 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import (ConvergenceError, NetlistError, NgspiceNotFound, SimulationError,
-                     SimulationTimeout)
+from .errors import (ConvergenceError, NetlistError, NgspiceNotFound, RawFileError,
+                     SimulationError, SimulationTimeout)
 from .rawfile import Plot, read_raw
 
 #: ngspice messages that mean the analysis did not converge.
@@ -83,13 +84,26 @@ def ngspice_executable() -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
 def ngspice_version() -> str:
-    """ngspice's version string, e.g. ``'ngspice-39'`` (part of every cache key and provenance)."""
-    out = subprocess.run([ngspice_executable(), "--version"], capture_output=True, text=True,
-                         timeout=30).stdout
+    """ngspice's version string, e.g. ``'ngspice-39'`` (part of every cache key and provenance),
+    asked once per executable (``NEUROSPICE_NGSPICE`` may change between calls)."""
+    return _version_of(ngspice_executable())
+
+
+@functools.lru_cache(maxsize=None)
+def _version_of(exe: str) -> str:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, errors="replace",
+                             timeout=30, stdin=subprocess.DEVNULL).stdout
+    except subprocess.TimeoutExpired:
+        raise SimulationError(f"ngspice executable {exe} did not answer '--version' within 30 s") from None
+    except OSError as exc:
+        raise NgspiceNotFound(f"ngspice executable {exe} cannot be run ({exc})") from None
     match = re.search(r"ngspice-(\S+)", out)
     return f"ngspice-{match.group(1)}" if match else "ngspice-unknown"
+
+
+ngspice_version.cache_clear = _version_of.cache_clear  # the old lru_cache interface
 
 
 def classify_log(log: str, circuit: str, point=None) -> None:
@@ -122,6 +136,67 @@ def _context(log: str, offset: int) -> str:
     return " | ".join([*before, line])
 
 
+def _run_ngspice(cmd: list[str], cwd: str, env: dict, timeout_s: float, circuit: str,
+                 point) -> tuple[int, str]:
+    """Run ngspice; on timeout (or any interruption) kill it *and every process it started*
+    (a wrapper script's children would otherwise outlive the run, holding its output pipes).
+    ngspice stays in the caller's process group, so killing the caller's group still ends it.
+    Returns (exit status, console output)."""
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace")
+    except OSError as exc:
+        raise NgspiceNotFound(f"ngspice executable {cmd[0]} cannot be run ({exc})") from None
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc)
+        raise SimulationTimeout(circuit, timeout_s, point) from None
+    except BaseException:
+        _kill_tree(proc)
+        raise
+    return proc.returncode, out + "\n" + err
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, their children, ...), from ``/proc``; none where
+    there is no ``/proc``."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL ngspice and its descendants (listed before the kill: orphans lose their parent
+    link), then reap it."""
+    below = _descendants(proc.pid)
+    for pid in [proc.pid, *below]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+    proc.wait()
+
+
 def run_netlist(netlist: str, *, circuit: str = "circuit", spiceinit: str = "",
                 timeout_s: float = DEFAULT_TIMEOUT_S, point=None,
                 workdir: str | Path | None = None) -> SimResult:
@@ -141,23 +216,25 @@ def run_netlist(netlist: str, *, circuit: str = "circuit", spiceinit: str = "",
         Path(tmp, ".spiceinit").write_text(spiceinit + "\n")
         env = dict(os.environ, HOME=tmp)  # no user ~/.spiceinit leaks into results
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run([exe, "-b", "-r", str(raw), str(cir)], cwd=tmp, env=env,
-                                  capture_output=True, text=True, timeout=timeout_s,
-                                  errors="replace")
-        except subprocess.TimeoutExpired as exc:
-            raise SimulationTimeout(circuit, timeout_s, point) from exc
+        returncode, log = _run_ngspice([exe, "-b", "-r", str(raw), str(cir)], tmp, env, timeout_s,
+                                       circuit, point)
         wall = time.perf_counter() - t0
-        log = proc.stdout + "\n" + proc.stderr
         classify_log(log, circuit, point)
+        where = f" at point {point}" if point is not None else ""
+        crashed = returncode < 0 or returncode >= 128   # a signal (directly, or through a shell)
         if not raw.exists() or raw.stat().st_size == 0:
             tail = "\n".join(log.strip().splitlines()[-8:])
-            if proc.returncode < 0:
-                raise SimulationError(f"ngspice crashed (signal {-proc.returncode}) on circuit "
-                                      f"{circuit!r}: {tail}")
-            raise NetlistError(circuit, f"ngspice wrote no results (exit {proc.returncode}): {tail}",
+            if crashed:
+                signum = -returncode if returncode < 0 else returncode - 128
+                raise SimulationError(f"ngspice crashed (signal {signum}) on circuit "
+                                      f"{circuit!r}{where}: {tail}")
+            raise NetlistError(circuit, f"ngspice wrote no results (exit {returncode}): {tail}",
                                point)
-        plots = read_raw(raw)
+        try:
+            plots = read_raw(raw)
+        except RawFileError as exc:
+            raise RawFileError(f"ngspice (exit {returncode}) wrote a damaged raw file for circuit "
+                               f"{circuit!r}{where}: {exc}") from None
         return SimResult(circuit=circuit, plots=plots, log=log, wall_s=wall)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -366,15 +366,33 @@ def sky130(corner: str = "tt", mismatch: bool = False, full_library: bool = Fals
 TECHNOLOGY_NAMES = ("generic", "generic-180nm", "sky130", "sky130-rb0")
 
 
+def model_file(path, corner: str = "tt") -> Technology:
+    """A user's own model file, included as it is (``.include``); it has no corners (``corner``
+    is kept as a label) and no mismatch statistics. Its contents are part of every cache key."""
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise TechnologyError(f"model file {path} not found")
+    return Technology(name=f"models:{p.name}", corner=corner, lib_lines=(f'.include "{p}"',),
+                      model_files=(str(p),), source=str(p))
+
+
+def is_model_file(name: str) -> bool:
+    """A technology name that is the path of a model file (not one of :data:`TECHNOLOGY_NAMES`)."""
+    return name not in TECHNOLOGY_NAMES and Path(name).is_file()
+
+
 def get_technology(name: str, corner: str = "tt", mismatch: bool = False) -> Technology:
-    """``'generic'``/``'generic-180nm'``, ``'sky130'``, or ``'sky130-rb0'`` (sky130 without its
-    body-resistance network, BSIM4 ``rbodymod=0``: the qCLIF characterization's choice)."""
+    """``'generic'``/``'generic-180nm'``, ``'sky130'``, ``'sky130-rb0'`` (sky130 without its
+    body-resistance network, BSIM4 ``rbodymod=0``: the qCLIF characterization's choice), or the
+    path of a model file (:func:`model_file`)."""
     if name in ("generic", "generic-180nm"):
         return generic(corner)
     if name == "sky130":
         return sky130(corner, mismatch=mismatch)
     if name == "sky130-rb0":
         return sky130(corner, mismatch=mismatch, body_resistance=False)
+    if is_model_file(name):
+        return model_file(name, corner)
     raise TechnologyError(f"unknown technology {name!r}; choose 'generic', 'sky130' or 'sky130-rb0'")
 
 

@@ -58,6 +58,11 @@ class Family:
     #: checkpoint ``format`` strings of files written before checkpoints named their family
     legacy_checkpoint_formats: tuple[str, ...] = ()
 
+    def with_argument(self, argument: str) -> "Family":
+        """The family for ``NAME:ARGUMENT`` (e.g. ``custom:my_neuron.toml``): a family that
+        needs a description returns an instance configured by it."""
+        raise FamilyError(f"family {self.name!r} takes no argument (got {self.name}:{argument})")
+
     # -- characterize ---------------------------------------------------------------------
     def characterize_targets(self) -> dict[str, str]:
         """``{target: help}``: what ``neurospice characterize TARGET`` offers for this family."""
@@ -190,8 +195,12 @@ def names(**having) -> list[str]:
 
 
 def get(name: str) -> Family:
-    """The family called ``name``; :class:`FamilyError` listing the known ones otherwise."""
+    """The family called ``name`` (``NAME:ARGUMENT``: that family's
+    :meth:`Family.with_argument`); :class:`FamilyError` listing the known ones otherwise."""
     _load_entry_points()
+    base, sep, argument = name.partition(":")
+    if sep and base in _FAMILIES:
+        return _FAMILIES[base].with_argument(argument)
     try:
         return _FAMILIES[name]
     except KeyError:

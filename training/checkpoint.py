@@ -45,29 +45,48 @@ def read_torch_file(path) -> object:
 
 
 def _legacy_family(ck: dict) -> str | None:
+    if "family" in ck or ck.get("version") == CHECKPOINT_VERSION:   # every version 2 names it
+        return None
     for fam in registry.families():
-        if ck.get("format") in fam.legacy_checkpoint_formats and "family" not in ck:
+        if ck.get("format") in fam.legacy_checkpoint_formats:
             return fam.name
     return None
 
 
 def read_checkpoint(path, family: str | None = None) -> dict:
     """The checkpoint dict at ``path`` (its ``family`` filled in for legacy files);
-    with ``family``, refuse a checkpoint of another family."""
+    with ``family``, refuse a checkpoint of another family. Besides format and version it
+    checks what every reader takes from a checkpoint: ``family`` a name, ``config`` a dict,
+    ``state`` (where present) a dict."""
     ck = read_torch_file(path)
     if not isinstance(ck, dict):
-        raise CheckpointError(f"{path} is not a neurospice checkpoint")
+        raise CheckpointError(f"{path} is not a neurospice checkpoint (it holds a "
+                              f"{type(ck).__name__}, not a dict)")
     legacy = _legacy_family(ck)
     if legacy:
         ck = {**ck, "family": legacy}
     elif ck.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a neurospice checkpoint (format {ck.get('format')!r})")
+        raise CheckpointError(f"{path} is not a neurospice checkpoint "
+                              f"(format {_short(ck.get('format'))})")
     elif ck.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ck.get('version')}, this neurospice "
-                              f"reads {CHECKPOINT_VERSION}")
+        raise CheckpointError(f"{path}: checkpoint version {_short(ck.get('version'))}, this "
+                              f"neurospice reads {CHECKPOINT_VERSION}")
+    if not isinstance(ck.get("family"), str) or not ck["family"]:
+        raise CheckpointError(f"{path}: damaged checkpoint (family {_short(ck.get('family'))} "
+                              "is not a name)")
+    if not isinstance(ck.get("config"), dict):
+        raise CheckpointError(f"{path}: damaged checkpoint ('config' is "
+                              f"{'missing' if 'config' not in ck else type(ck['config']).__name__})")
+    if "state" in ck and not isinstance(ck["state"], dict):
+        raise CheckpointError(f"{path}: damaged checkpoint ('state' is {type(ck['state']).__name__})")
     if family is not None and ck.get("family") != family:
         raise CheckpointError(f"{path} is a {ck.get('family')!r} checkpoint, not {family!r}")
     return ck
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def checkpoint_family(path) -> tuple[registry.Family, dict]:

@@ -26,6 +26,7 @@ resumes; a family whose technology is missing (e.g. no sky130 PDK) is skipped an
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,7 +100,7 @@ def compare(c: CompareConfig | None = None, out="runs/compare", progress: bool =
     families = [registry.get(name) for name in c.families]
     results, skipped = {}, {}
     for fam in families:
-        cached = out / "families" / f"{fam.name}.json"
+        cached = out / "families" / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', fam.name)}.json"
         key = _config_key(c, fam)
         if cached.exists():
             prev = json.loads(cached.read_text())

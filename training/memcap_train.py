@@ -26,7 +26,7 @@ from neurospice.files import atomic_write_json, sha256_file
 
 from .checkpoint import CheckpointError, read_checkpoint
 from .config import MemcapTrainConfig
-from .datasets import encode, load_dataset, stratified_split
+from .datasets import encode, load_dataset, random_shift, shift_range, stratified_split
 from .loop import TrainingRun, fit, plot_history
 from .memcap_net import DeviceMap, MemcapSNN
 from .neurons import DECISION_RULE, decide
@@ -90,27 +90,6 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: MemcapTrainCon
     return out
 
 
-def augment_pixels(cfg: MemcapTrainConfig, shape) -> int:
-    """Shift range in pixels: ``cfg.augment_px``, or by default one pixel per 14 of the
-    image's shorter side (2 for 28×28 MNIST, 1 for 8×8 digits); 0 for non-image data."""
-    if not shape or len(shape) != 2:
-        return 0
-    if cfg.augment_px is not None:
-        return int(cfg.augment_px)
-    return max(1, round(min(shape) / 14))
-
-
-def random_shift(x: torch.Tensor, shape, max_px: int, generator) -> torch.Tensor:
-    """Shift each image ``[N, H·W]`` by its own random (dy, dx) in ±``max_px`` (zero fill)."""
-    h, w = shape
-    n = len(x)
-    pad = torch.nn.functional.pad(x.view(n, h, w), (max_px,) * 4)
-    d = torch.randint(0, 2 * max_px + 1, (n, 2), generator=generator)
-    rows = (d[:, 0, None] + torch.arange(h))[:, :, None]
-    cols = (d[:, 1, None] + torch.arange(w))[:, None, :]
-    return pad[torch.arange(n)[:, None, None], rows, cols].reshape(n, h * w)
-
-
 def energy_model(artefact: dict) -> dict:
     """Per-event energies from the artefact (the largest fan-in's numbers, conservative)."""
     layers = artefact["layers"]
@@ -168,7 +147,7 @@ def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progres
         # weights only: the neuron buffers (tables) belong to this run's neuron kind
         model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")},
                               strict=False)
-    shift_px = augment_pixels(cfg, ds.shape)
+    shift_px = shift_range(cfg.augment_px, ds.shape)
 
     def batches(gen):
         perm = torch.randperm(len(ytr), generator=gen).numpy()

@@ -98,7 +98,7 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
         if chk:
             check = (f"{chk['spike_agreement'] * 100:.1f} % spike agreement, {chk['samples']} "
                      f"{chk.get('unit', 'samples')}")
-            if r.get("accuracy_circuit") is not None:
+            if r.get("accuracy_circuit") is not None and r.get("accuracy_model_on_verified") is not None:
                 check += (f"; accuracy {r['accuracy_circuit']:.3f} in ngspice vs "
                           f"{r['accuracy_model_on_verified']:.3f} model on those samples")
             if chk.get("bit_exact_agreement") is not None:
