@@ -198,21 +198,19 @@ def characterize_custom(neuron, *, quick: bool = False, corners=("tt",), tempera
             if (corner, temp) != (corners[0], temps[0]):
                 res = grid_sweep(corner, temp)
                 _add(stats, {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed)})
-                variation[f"{corner}/{temp:g}C"] = _against(table, _grid(res, v_axis, i_axis)[0], v_axis, i_axis, spec.rest_V)
+                variation[f"{corner}/{temp:g}C"] = _against(table, _grid(res, v_axis, i_axis)[0], v_axis, i_axis)
     if mc_samples:
         res = grid_sweep(corners[0], temps[0], mc_samples)
         _add(stats, {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed)})
-        per = [_against(table, _grid(res, v_axis, i_axis, mc=k)[0], v_axis, i_axis, spec.rest_V) for k in range(mc_samples)]
+        per = [_against(table, _grid(res, v_axis, i_axis, mc=k)[0], v_axis, i_axis) for k in range(mc_samples)]
         variation["monte_carlo"] = {
             "samples": mc_samples, "seed": seed,
             "mismatch_model": ("the PDK's per-device mismatch" if spec.technology.startswith("sky130") else
                                f"Pelgrom threshold shifts per transistor, A_VT = "
                                f"{GENERIC_MISMATCH['a_vt_mV_um']} mV·µm" if spec.technology == "generic"
                                else "none (a model file: no mismatch statistics known)"),
-            "spike_cells_differing": [p["spike_cells_differing"] for p in per],
-            "firing_current_at_rest_A": [p["firing_current_at_rest_A"] for p in per],
-            "firing_current_at_rest_sigma_A": float(np.nanstd([p["firing_current_at_rest_A"] for p in per], ddof=1))
-            if mc_samples > 1 else None}
+            **{k: [p[k] for p in per] for k in ("spike_cells_differing", "v_end_rms_diff_V",
+                                                   "firing_current_top_row_A")}}
     fits = _fits(v_axis, i_axis, grid, boundaries, spec)
     summary = _summary(spec, table, model, stats, failed)
     artefact = {
@@ -285,19 +283,19 @@ def _grid(res, v_axis, i_axis, mc=None) -> tuple[dict, list]:
     return grid, failed
 
 
-def _against(table: TableModel, grid: dict, v_axis, i_axis, rest_V: float) -> dict:
+def _against(table: TableModel, grid: dict, v_axis, i_axis) -> dict:
     """A variation grid against the nominal table model: spike cells that differ, end-voltage
-    RMS difference (cells where both agree), firing current at the rest row."""
+    RMS difference (cells where both agree), and the firing current of the top row (the
+    midpoint between its last quiet and first firing cell; ``None`` if it never or always fires)."""
     vv, ii = np.meshgrid(v_axis, i_axis, indexing="ij")
     z, v_next, _ = table.step(vv, ii)
     spk = np.asarray(grid["spike"], float)
     same = spk == z
-    fired_rows = [np.flatnonzero(row > 0.5) for row in spk]
-    rest_row = int(np.argmin(abs(v_axis - rest_V)))
-    first = fired_rows[rest_row]
+    top = spk[-1] > 0.5
+    first = int(np.argmax(top)) if top.any() else 0
     return {"spike_cells_differing": float(1 - same.mean()),
             "v_end_rms_diff_V": float(np.sqrt(np.mean((np.asarray(grid["v_end_V"])[same] - v_next[same]) ** 2))),
-            "firing_current_at_rest_A": float(i_axis[first[0]]) if len(first) else float("nan")}
+            "firing_current_top_row_A": float(0.5 * (i_axis[first - 1] + i_axis[first])) if first > 0 else None}
 
 
 def _state_check(spec, table: TableModel, template, quick, seed, run) -> tuple[dict, dict]:

@@ -288,3 +288,21 @@ exec {real} "$@"
     assert all(p["i_in_A"] == pytest.approx(1e-6) and "timestep too small" in p["reason"].lower()
                for p in art["failed_points"])
     assert os.path.exists(r["artefact"])
+
+
+def test_corners_temperatures_and_monte_carlo_through_the_runner(tmp_path):
+    """The grid again at another corner and temperature and per mismatch sample (generic:
+    Pelgrom shifts per transistor): each summarized against the nominal table."""
+    from neurospice.characterize.artefact import load_artefact
+    from neurospice.characterize.custom import characterize_custom
+    toml = write_neuron(tmp_path / "neuron", rows=5, cols=9)
+    r = characterize_custom(toml, corners=("tt", "ss", "ff"), temperatures_C=(27.0,), mc_samples=3,
+                            workers=2, out=tmp_path / "runs", progress=False)
+    var = load_artefact(r["artefact"])["variation"]
+    assert set(var) == {"ss/27C", "ff/27C", "monte_carlo"}
+    mc = var["monte_carlo"]
+    assert mc["samples"] == 3 and len(mc["spike_cells_differing"]) == 3 and "Pelgrom" in mc["mismatch_model"]
+    assert all(0 <= x <= 1 for x in mc["spike_cells_differing"])
+    assert len(set(mc["v_end_rms_diff_V"])) == 3          # three different chips
+    assert var["ss/27C"]["v_end_rms_diff_V"] != var["ff/27C"]["v_end_rms_diff_V"]
+    assert var["ss/27C"]["spike_cells_differing"] > 0 or var["ff/27C"]["spike_cells_differing"] > 0
