@@ -25,7 +25,7 @@ from neurospice.files import atomic_write_json
 from .checkpoint import read_checkpoint
 from .config import CustomTrainConfig
 from .custom_net import CustomSNN
-from .datasets import encode, load_dataset, random_shift, shift_range, stratified_split
+from .datasets import encode, load_dataset, shift_range, spike_batches, stratified_split
 from .loop import TrainingRun, fit, plot_history
 from .neurons import DECISION_RULE, decide
 
@@ -136,17 +136,9 @@ def train_custom(cfg: CustomTrainConfig, out: str | Path | None = None, progress
         if init["sizes"] != model.sizes:
             raise ConfigError(f"init_from {cfg.init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
         model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")}, strict=False)
-    shift_px = shift_range(cfg.augment_px, ds.shape)
-
-    def batches(gen):
-        perm = torch.randperm(len(ytr), generator=gen).numpy()
-        for i in range(0, len(ytr), cfg.batch):
-            idx = perm[i:i + cfg.batch]
-            xb = torch.as_tensor(xtr[idx])
-            if shift_px:
-                xb = random_shift(xb, ds.shape, shift_px, gen)
-            s = encode(xb, cfg.steps, cfg.encoding, max_rate=cfg.max_rate, generator=gen).to(dev)
-            yield s, torch.as_tensor(ytr[idx]).to(dev)
+    batches = spike_batches(xtr, ytr, batch=cfg.batch, steps=cfg.steps, encoding=cfg.encoding,
+                            max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, ds.shape),
+                            shape=ds.shape, device=dev)
 
     def loss(batch):
         s, yb = batch

@@ -348,6 +348,25 @@ def random_shift(x, shape, max_px: int, generator):
     return pad[torch.arange(n)[:, None, None], rows, cols].reshape(n, h * w)
 
 
+def spike_batches(x, y, *, batch: int, steps: int, encoding: str, max_rate: float, shift_px: int = 0,
+                  shape=None, device="cpu"):
+    """One epoch's training batches as a function of the shuffling generator (what
+    :class:`~neurospice.training.loop.TrainingRun` takes): shuffled samples, each image shifted
+    by up to ±``shift_px`` pixels, encoded as spikes ``[T, B, D]``; yields ``(spikes, labels)``."""
+    import torch
+
+    def batches(gen):
+        perm = torch.randperm(len(y), generator=gen).numpy()
+        for i in range(0, len(y), batch):
+            idx = perm[i:i + batch]
+            xb = torch.as_tensor(x[idx])
+            if shift_px:
+                xb = random_shift(xb, shape, shift_px, gen)
+            s = encode(xb, steps, encoding, max_rate=max_rate, generator=gen).to(device)
+            yield s, torch.as_tensor(y[idx]).to(device)
+    return batches
+
+
 def encode(x, n_steps: int, scheme: str = "rate", seed: int | None = 0, max_rate: float = 1.0,
            generator=None):
     """Intensities ``[N, D]`` in [0, 1] → spikes ``[T, N, D]`` (torch float32).
