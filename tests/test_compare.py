@@ -122,6 +122,18 @@ def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, 
         assert m[key] is not None, key
     assert m["circuit_check"]["spike_agreement"] >= 0.9
     assert m["latency_per_inference_ns"] == pytest.approx(8 * 10.0)    # 8 steps of 10 ns
+    # energy per synaptic operation: an input spike reaching one synapse. Bounds from the data
+    # alone: the encoded test inputs' spikes × 16 hidden synapses each, plus at most every
+    # network spike × 16 (a hidden spike reaches 10 output synapses, an output spike none)
+    from neurospice.training.datasets import encode, load_dataset
+    ds = load_dataset("digits", seed=1)
+    inputs = float(encode(ds.x_test, 8, "regular", max_rate=1.0).sum()) / len(ds.y_test)
+    sops = m["synaptic_ops_per_inference"]
+    assert 16 * inputs <= sops <= 16 * inputs + 16 * m["spikes_per_inference"]
+    assert m["energy_per_sop_J"] == pytest.approx(m["energy_per_inference_nJ"] * 1e-9 / sops)
+    assert sum(m["energy_per_sop_breakdown_J"].values()) == pytest.approx(m["energy_per_sop_J"])
+    assert r["families"]["lif"]["energy_per_sop_J"] is None
+    assert "Energy per synaptic operation" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
     for fig in ("transfer.png", "robustness.png", "energy_accuracy.png"):
         assert fig in report and (out / fig).exists()

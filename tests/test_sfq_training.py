@@ -74,3 +74,19 @@ def test_train_then_verify_in_ngspice(artefact, tmp_path):
     assert m["accuracy_test"] > 0.3                      # ten classes: chance is 0.1
     r = verify_sfq_checkpoint(m["checkpoint"], samples=1, neurons=1, progress=False)
     assert r["spike_agreement"] == 1.0, r["rows"]
+
+
+def test_synaptic_operations_counted_by_hand():
+    """Every input line pulses every step (white pixels at max rate 1): the hidden layer sees
+    steps × hidden × fan-in synaptic operations; each hidden pulse reaches every output neuron
+    wired to it (here all of them: fan-in = hidden)."""
+    from neurospice.training.sfq_train import evaluate_sfq
+    spec = {"fan_in": 2, "thresholds": [1, 2, 4]}
+    model = SFQNet(4, 2, 3, spec, seed=3)
+    cfg = SFQTrainConfig(steps=5, max_rate=1.0)
+    x, y = np.ones((7, 4), np.float32), np.zeros(7, int)
+    ev = evaluate_sfq(model, x, y, cfg)
+    with torch.no_grad():
+        hidden = model(torch.ones(5, 7, 4))["hidden"]
+    by_hand = 5 * 2 * 2 + float(hidden.sum()) / 7 * 3
+    assert ev["synaptic_ops_per_inference"] == pytest.approx(by_hand)

@@ -80,9 +80,33 @@ class CompareConfig:
         v.whole("workers", self.workers, lo=1)
 
 
+#: energy per synaptic operation of published chips (J/SOP), shown beside the families
+PUBLISHED_SOP_J = {
+    "Intel Loihi": (23.6e-12, "Davies et al., IEEE Micro 38(1), 2018 (energy per synaptic spike op)"),
+    "IBM TrueNorth": (26e-12, "Merolla et al., Science 345(6197), 2014 (energy per synaptic event)"),
+    "SpiNNaker 2": (10e-12, "the figure quoted in neurospice issue 18"),
+}
+
+
+def energy_per_sop(row: dict) -> dict:
+    """``energy_per_sop_J`` = energy per inference / synaptic operations per inference (an input
+    spike reaching one synapse), its breakdown (each part of ``energy_breakdown_J`` per SOP) and,
+    where the family needs cooling, the same with it; ``None`` where the family has no energy."""
+    sops, e = row.get("synaptic_ops_per_inference"), row.get("energy_per_inference_J")
+    if not sops or e is None:
+        return {"energy_per_sop_J": None, "energy_per_sop_breakdown_J": None}
+    out = {"energy_per_sop_J": e / sops,
+           "energy_per_sop_breakdown_J": {k: v / sops for k, v in (row.get("energy_breakdown_J") or {}).items()}}
+    if row.get("energy_per_inference_with_cryo_J") is not None:
+        out["energy_per_sop_with_cryo_J"] = row["energy_per_inference_with_cryo_J"] / sops
+    return out
+
+
 def to_json_units(row: dict) -> dict:
-    """A family row with its SI quantities in :data:`JSON_UNITS` (absent ones as ``None``)."""
+    """A family row with its SI quantities in :data:`JSON_UNITS` (absent ones as ``None``) and
+    its energy per synaptic operation (:func:`energy_per_sop`, in joules as its key says)."""
     out = {k: v for k, v in row.items() if k not in JSON_UNITS}
+    out.update(energy_per_sop(row))
     for si, (key, factor) in JSON_UNITS.items():
         out[key] = row[si] * factor if row.get(si) is not None else None
     out.setdefault("accuracy_circuit", None)

@@ -180,6 +180,8 @@ def custom_row(family: CustomFamily, c, out: Path, progress: bool = False) -> di
            "neurons": sum(sizes[1:]), "layers": sizes, "steps": tc.steps,
            "spikes_per_inference": m["spikes_per_inference"],
            "energy_per_inference_J": m["energy_per_inference_J"],
+           "synaptic_ops_per_inference": m["synaptic_ops_per_inference"],
+           "energy_breakdown_J": m["energy_breakdown_J"],
            "energy_per_spike_J": artefact["summary"].get("energy_per_spike_J"),
            "energy_counted": m["energy_counted"], "latency_per_inference_s": tc.steps * step_s,
            "clock_Hz": 1 / step_s, "artefact": str(art), "artefact_sha256": sha256_or_none(art),

@@ -83,17 +83,21 @@ def evaluate(model: CustomSNN, x, y, cfg: CustomTrainConfig, seed: int, batch: i
     """Accuracy by :func:`decide`; spikes and table energy per inference (circuit neurons)."""
     chip = torch.Generator().manual_seed(seed)
     currents = model.currents(generator=chip)
-    correct, n, spikes, energy_pJ = 0, 0, 0.0, 0.0
+    correct, n, spikes, energy_pJ, sops = 0, 0, 0.0, 0.0, 0.0
     for i in range(0, len(y), batch):
         s = encode(torch.as_tensor(x[i:i + batch]), cfg.steps, cfg.encoding, seed=seed + i, max_rate=cfg.max_rate)
         _, rec, _ = model(s, currents, record=True, energy=True)
         correct += int((decide(rec[-1]) == torch.as_tensor(y[i:i + batch])).sum())
         n += len(s[0])
         spikes += float(sum(r.sum() for r in rec))
+        sops += sum(float(a.sum()) * c.shape[1] for a, c in zip([s] + rec[:-1], currents))
         energy_pJ += float(model.energy_pJ.sum())
-    out = {"accuracy": correct / max(n, 1), "spikes_per_inference": spikes / max(n, 1)}
+    out = {"accuracy": correct / max(n, 1), "spikes_per_inference": spikes / max(n, 1),
+           "synaptic_ops_per_inference": sops / max(n, 1)}
     if model.neuron_kind == "circuit":
         out["energy_per_inference_J"] = energy_pJ / max(n, 1) * 1e-12
+        # the tables hold each step's whole energy (supplies + input source): not split further
+        out["energy_breakdown_J"] = {"neuron_synapse_input_and_static_J": out["energy_per_inference_J"]}
     return out
 
 
@@ -163,6 +167,8 @@ def train_custom(cfg: CustomTrainConfig, out: str | Path | None = None, progress
     metrics = {"mode": cfg.mode, "neuron": artefact["neuron"]["name"], "accuracy_test": test["accuracy"],
                "decision": DECISION_RULE, "accuracy_val_best": fitted["best_val"],
                "checkpoint": fitted["checkpoint"], "spikes_per_inference": test["spikes_per_inference"],
+               "synaptic_ops_per_inference": test["synaptic_ops_per_inference"],
+               "energy_breakdown_J": test.get("energy_breakdown_J"),
                "energy_per_inference_J": test.get("energy_per_inference_J"),
                "energy_counted": "every neuron every step: the table's energy of that step (all DC "
                                  "sources + the input current source); encoder and synapse drivers excluded",

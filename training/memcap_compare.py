@@ -65,13 +65,15 @@ def memcap_row(family, c, out: Path, progress: bool = False) -> dict:
     r = {"accuracy_model": m["accuracy_test"], "neurons": sum(sizes[1:]), "layers": sizes,
          "steps": tc.steps, "artefact": str(art), "artefact_sha256": sha256_or_none(art),
          "checkpoint": ck, "checkpoint_sha256": sha256_or_none(ck),
-         "spikes_per_inference": m["spikes_per_inference"], "train_wall_s": m["wall_s"]}
+         "spikes_per_inference": m["spikes_per_inference"], "train_wall_s": m["wall_s"],
+         "synaptic_ops_per_inference": m["synaptic_ops_per_inference"]}
     sigma_off = 0.0
     if circuit:
         from .memcap_verify import verify_checkpoint
         v = verify_checkpoint(ck, samples=settings["verify_samples"], workers=c.workers, progress=progress)
         sigma_off = artefact["threshold_mc"]["offset_sigma_V"]   # the comparator's Monte Carlo σ
         r.update({"energy_per_inference_J": m["energy_per_inference_nJ"] * 1e-9,
+                  "energy_breakdown_J": m["energy_breakdown_J"],
                   "energy_per_spike_J": artefact["summary"]["energy_spike_J"],
                   "latency_per_inference_s": tc.steps * step_s, "clock_Hz": 1 / step_s,
                   "energy_counted": m.get("energy_assumptions") or "",

@@ -64,7 +64,7 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: MemcapTrainCon
     offsets = model.offset_errors(generator=chip)
     offsets = [o.to(dev) for o in offsets] if offsets else None
     correct, correct_counts, n = 0, 0, 0
-    ev = {"spikes": 0.0, "active_fF": 0.0}
+    ev = {"spikes": 0.0, "active_fF": 0.0, "sops": 0.0}
     for i in range(0, len(y), batch):
         xb = torch.as_tensor(x[i:i + batch])
         s = encode(xb, cfg.steps, cfg.encoding, seed=seed + i, max_rate=cfg.max_rate).to(dev)
@@ -78,13 +78,16 @@ def evaluate(model: MemcapSNN, x: np.ndarray, y: np.ndarray, cfg: MemcapTrainCon
         for layer_in, layer_out, (cp, cn) in zip(ins, rec, caps):
             ev["active_fF"] += float((layer_in @ (cp + cn)).sum())
             ev["spikes"] += float(layer_out.sum())
-    out = {"accuracy": correct / max(n, 1), "accuracy_count_only": correct_counts / max(n, 1)}
+            ev["sops"] += float(layer_in.sum()) * cp.shape[1]      # an input spike reaches every synapse of its row
+    out = {"accuracy": correct / max(n, 1), "accuracy_count_only": correct_counts / max(n, 1),
+           "synaptic_ops_per_inference": ev["sops"] / max(n, 1)}
     if energy:
         n_neurons = sum(model.sizes[1:])
-        per_inf = (energy["idle_step_J"] * n_neurons * cfg.steps
-                   + energy["per_active_fF_J"] * ev["active_fF"] / n
-                   + energy["spike_J"] * ev["spikes"] / n)
-        out.update({"energy_per_inference_J": per_inf,
+        parts = {"static_J": energy["idle_step_J"] * n_neurons * cfg.steps,
+                 "synapse_J": energy["per_active_fF_J"] * ev["active_fF"] / n,
+                 "neuron_J": energy["spike_J"] * ev["spikes"] / n}
+        per_inf = sum(parts.values())
+        out.update({"energy_per_inference_J": per_inf, "energy_breakdown_J": parts,
                     "spikes_per_inference": ev["spikes"] / n,
                     "active_fF_per_inference": ev["active_fF"] / n})
     return out
@@ -187,6 +190,8 @@ def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progres
                "accuracy_val_best": fitted["best_val"], "checkpoint": fitted["checkpoint"],
                "energy_per_inference_nJ": test["energy_per_inference_J"] * 1e9,
                "spikes_per_inference": test["spikes_per_inference"],
+               "synaptic_ops_per_inference": test["synaptic_ops_per_inference"],
+               "energy_breakdown_J": test["energy_breakdown_J"],
                "energy_assumptions": energy["assumptions"],
                "evaluated_with": "ideal neuron, analog weights" if cfg.mode == "ideal" else
                f"circuit neuron tables, {cfg.levels}-level device map",

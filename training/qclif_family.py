@@ -174,6 +174,8 @@ def qclif_row(family, c, out: Path, progress: bool = False) -> dict:
                                f"memory, routing and the off-neuron readout not counted"),
             "latency_per_inference_s": steps / fmax_Hz, "clock_Hz": fmax_Hz,
             "spikes_per_inference": m["spikes_per_inference"],
+            "synaptic_ops_per_inference": m["synaptic_ops_per_inference"],
+            "energy_breakdown_J": {"neuron_clocked_J": steps * H * cycle_J},
             "circuit_check": {"kind": "sampled neurons re-simulated in ngspice at transistor level "
                                       "(sky130 standard cells), every register every step",
                               "samples": v["neuron_samples"], "unit": "neuron-samples",

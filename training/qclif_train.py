@@ -102,7 +102,8 @@ def build_model(cfg: QCLIFTrainConfig, n_in: int, n_out: int, n_context: int) ->
 
 def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: int = 256) -> dict:
     model.eval()
-    correct, spikes = 0, 0.0
+    correct, spikes, sops = 0, 0.0, 0.0
+    H = model.sizes[1]
     with torch.no_grad():
         for i in range(0, len(data), batch):
             idx = np.arange(i, min(i + batch, len(data)))
@@ -110,8 +111,14 @@ def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: in
             out = model(x, c)
             correct += int((out["logits"].argmax(1) == y).sum())
             spikes += float(out["spikes"].sum())
+            # on-chip synaptic operations: each input (and context) spike reaches H somas (apical
+            # for context), each hidden spike 2·(H − 1) recurrent synapses (soma and apical, no
+            # self-connections); the off-neuron readout is not counted
+            sops += (float(x.sum()) + (float(c.sum()) if c is not None else 0.0)) * H \
+                + float(out["spikes"].sum()) * 2 * (H - 1)
     model.train()
-    return {"accuracy": correct / len(data), "spikes_per_inference": spikes / len(data)}
+    return {"accuracy": correct / len(data), "spikes_per_inference": spikes / len(data),
+            "synaptic_ops_per_inference": sops / len(data)}
 
 
 def load_qclif_checkpoint(path) -> dict:
@@ -175,6 +182,7 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     plot = plot_history(fitted["history"], out / "history.png",
                         f"{cfg.neuron} {cfg.bits}-bit on {cfg.dataset} ({cfg.task})")
     metrics = {"accuracy_test": ev["accuracy"], "spikes_per_inference": ev["spikes_per_inference"],
+               "synaptic_ops_per_inference": ev["synaptic_ops_per_inference"],
                "accuracy_val_best": fitted["best_val"], "checkpoint": fitted["checkpoint"], "plot": str(plot),
                "steps": int(train.x.shape[0]), "inputs": int(train.x.shape[2]),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},

@@ -76,6 +76,24 @@ def _plots(results: dict, out: Path) -> dict:
     return paths
 
 
+def _sop_table(results: dict) -> list[str]:
+    """Energy per synaptic operation of every family beside published chips' figures."""
+    from .compare import PUBLISHED_SOP_J
+    L = ["", "## Energy per synaptic operation (SOP: an input spike reaching one synapse)", "",
+         "| | synaptic ops / inference | energy / SOP | what it holds (per SOP) |", "|---|---|---|---|"]
+    for fam, r in results.items():
+        e = r.get("energy_per_sop_J")
+        parts = ", ".join(f"{k.removesuffix('_J').replace('_', ' ')} {v * 1e12:.3g} pJ"
+                          for k, v in (r.get("energy_per_sop_breakdown_J") or {}).items())
+        cryo = (f"; {r['energy_per_sop_with_cryo_J'] * 1e12:.3g} pJ with cryocooling"
+                if r.get("energy_per_sop_with_cryo_J") is not None else "")
+        L.append(f"| {fam} | {_fmt(r.get('synaptic_ops_per_inference'), '.4g')} | "
+                 f"{_fmt(e * 1e12 if e is not None else None, '.3g', ' pJ')} | {parts or '—'}{cryo} |")
+    for chip, (joules, source) in PUBLISHED_SOP_J.items():
+        L.append(f"| {chip} (published) | | {joules * 1e12:.3g} pJ | {source} |")
+    return L
+
+
 def _fmt(v, spec=".3g", unit=""):
     if v is None:
         return "—"
@@ -113,6 +131,7 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
     L += [f"| {fam} | not run: {why} | | | | | | |" for fam, why in (skipped or {}).items()]
     L += ["", "What each energy counts:", ""]
     L += [f"- **{fam}**: {r.get('energy_counted') or '—'}" for fam, r in results.items()]
+    L += _sop_table(results)
     L += ["", f"![transfer]({figs['transfer'].name})", "",
           "## Robustness: accuracy under device variation", "",
           f"{config.draws} Monte Carlo draws (chips) per spread level; mean ± std of test accuracy.", "",

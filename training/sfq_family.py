@@ -181,6 +181,8 @@ def sfq_row(family, c, out: Path, progress: bool = False) -> dict:
             "energy_per_inference_with_cryo_J": inference_J * CRYO_W_PER_W_4K,
             "latency_per_inference_s": cfg.steps * step_s, "clock_Hz": 1 / step_s,
             "spikes_per_inference": m["spikes_per_inference"],
+            "synaptic_ops_per_inference": m["synaptic_ops_per_inference"],
+            "energy_breakdown_J": {"switching_and_static_bias_J": inference_J},
             "circuit_check": {"kind": "sampled hidden neurons re-simulated in ngspice (RCSJ junctions)",
                               "samples": v["neuron_samples"], "unit": "neuron-samples",
                               "spike_agreement": v["spike_agreement"]},

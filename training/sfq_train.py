@@ -26,7 +26,7 @@ VAL_FRACTION = 0.1      #: of the training part, for the curves (the test part i
 
 def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfig) -> dict:
     model.eval()
-    correct, pulses = 0, 0.0
+    correct, pulses, sops = 0, 0.0, 0.0
     with torch.no_grad():
         for i in range(0, len(x), 256):
             s = encode(x[i:i + 256], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
@@ -34,8 +34,11 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
             # the memcap rule: most pulses, a tie to the first (not argmax's lowest index)
             correct += int((decide(out["out"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
             pulses += float(out["hidden"].sum() + out["out"].sum())
+            # a pulse on a line reaches every neuron wired to it (wires: one synapse each)
+            sops += float(model.wire1(s).sum() + model.wire2(out["hidden"]).sum())
     model.train()
-    return {"accuracy": correct / len(x), "spikes_per_inference": pulses / len(x)}
+    return {"accuracy": correct / len(x), "spikes_per_inference": pulses / len(x),
+            "synaptic_ops_per_inference": sops / len(x)}
 
 
 def load_sfq_checkpoint(path) -> dict:
@@ -92,6 +95,7 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
     plot = plot_history(fitted["history"], out / "history.png", f"SFQ SNN on {cfg.dataset}")
     energy_J = ev["spikes_per_inference"] * spec["energy_per_spike_J"]
     metrics = {"accuracy_test": ev["accuracy"], "spikes_per_inference": ev["spikes_per_inference"],
+               "synaptic_ops_per_inference": ev["synaptic_ops_per_inference"],
                "energy_per_inference_aJ": energy_J * 1e18, "accuracy_val_best": fitted["best_val"],
                "checkpoint": fitted["checkpoint"], "plot": str(plot),
                "threshold_histogram": {str(t): int(sum(1 for v in thresholds["hidden"] + thresholds["out"] if v == t))
