@@ -24,6 +24,7 @@ import numpy as np
 from scipy import interpolate, optimize
 
 from neurospice.circuits.errors import ArtefactError
+from neurospice.files import atomic_write_text
 
 FORMAT = "neurospice.curve"
 VERSION = 1
@@ -37,12 +38,7 @@ def save_artefact(data: dict, path: str | Path) -> Path:
     body = {"format": FORMAT, "version": VERSION, **data}
     body.pop("sha256", None)
     body["sha256"] = hashlib.sha256(_canonical(body)).hexdigest()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, indent=1, allow_nan=True))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(body, indent=1, allow_nan=True))
 
 
 def load_artefact(path: str | Path, require: tuple[str, ...] = ()) -> dict:

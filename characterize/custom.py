@@ -33,10 +33,11 @@ from neurospice.circuits import custom as cu
 from neurospice.circuits.custom_model import TableModel, bilinear, build_model
 from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.technology import GENERIC_MOS_COMMON, Technology
+from neurospice.files import atomic_savefig
 
 from .artefact import now_iso, save_artefact
 from .recipes import GENERIC_MISMATCH, DeckPiece, mc_sample, register_recipe
-from .sweep import PointCache, Sweep, run_searches, run_sweep
+from .sweep import PointCache, Sweep, run_searches, run_sweep, speed
 
 #: bisection stops when the bracket is below this fraction of the input current range
 BOUNDARY_TOLERANCE = 2e-4
@@ -169,7 +170,7 @@ def characterize_custom(neuron, *, quick: bool = False, corners=("tt",), tempera
                                axes={"v_mem0_V": v_axis.tolist(), "i_in_A": i_axis.tolist()}), **run)
 
     nominal = grid_sweep(corners[0], temps[0])
-    stats = {"points": len(nominal.results), "cached": nominal.n_cached, "failed": len(nominal.failed)}
+    stats = _counts(nominal)
     grid, failed = _grid(nominal, v_axis, i_axis)
     spikes = np.asarray(grid["spike"])
     where = (f"input {spec.input_A[0]:g}…{spec.input_A[1]:g} A, membrane start "
@@ -197,11 +198,11 @@ def characterize_custom(neuron, *, quick: bool = False, corners=("tt",), tempera
         for temp in temps:
             if (corner, temp) != (corners[0], temps[0]):
                 res = grid_sweep(corner, temp)
-                _add(stats, {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed)})
+                _add(stats, _counts(res))
                 variation[f"{corner}/{temp:g}C"] = _against(table, _grid(res, v_axis, i_axis)[0], v_axis, i_axis)
     if mc_samples:
         res = grid_sweep(corners[0], temps[0], mc_samples)
-        _add(stats, {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed)})
+        _add(stats, _counts(res))
         per = [_against(table, _grid(res, v_axis, i_axis, mc=k)[0], v_axis, i_axis) for k in range(mc_samples)]
         variation["monte_carlo"] = {
             "samples": mc_samples, "seed": seed,
@@ -242,15 +243,22 @@ def characterize_custom(neuron, *, quick: bool = False, corners=("tt",), tempera
             "state_check_spike_agreement": check["spike_agreement"],
             "firing_current_at_rest_A": summary["firing_current_at_rest_A"],
             "energy_per_spike_J": summary["energy_per_spike_J"], "technology": nominal.technology["labels"],
-            "wall_s": time.perf_counter() - t0}
+            "wall_s": time.perf_counter() - t0, **speed(stats["analysis_s"], stats["worker_s"])}
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "neuron"
 
 
+def _counts(res) -> dict:
+    """A sweep's point counts and its time (summed by :func:`_add`, reported through
+    :func:`~.sweep.speed`)."""
+    return {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed),
+            "analysis_s": res.analysis_s, "worker_s": res.worker_s}
+
+
 def _add(stats: dict, s: dict) -> None:
-    for k in ("points", "cached", "failed"):
+    for k in ("points", "cached", "failed", "analysis_s", "worker_s"):
         stats[k] += s[k]
 
 
@@ -327,7 +335,7 @@ def _state_check(spec, table: TableModel, template, quick, seed, run) -> tuple[d
              "what": "start voltage and per-step currents uniform over the ranges; the whole sequence "
                      "in ngspice against the table model rolled over it (errors beyond the first step "
                      "include state the table does not hold)"}
-    return check, {"points": len(res.results), "cached": res.n_cached, "failed": len(res.failed)}
+    return check, _counts(res)
 
 
 def _fits(v_axis, i_axis, grid, boundaries, spec) -> dict:
@@ -407,6 +415,6 @@ def _plot(artefact: dict, path: Path) -> Path:
     fig.colorbar(im2, ax=b, label="energy per step (fJ)")
     b.set(xlabel="input current (µA)", ylabel="membrane at step start (V)", title="energy (supplies + input)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from neurospice.circuits import memcap as mc
+from neurospice.files import atomic_savefig
 
 from . import memcap_recipes  # noqa: F401  (registers the memcap recipes)
 from .artefact import fit_curve, now_iso, save_artefact
@@ -48,7 +49,8 @@ def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str 
 
     Returns the summary the CLI prints: ``points``, ``failed``, ``cached``, ``artefact``,
     ``fit_rms`` (held-out RMS of the spline fit / curve range), ``linear_rms``,
-    ``nonlinearity_ratio`` (linear / spline RMS), ``plot``, ``technology``, ``wall_s``.
+    ``nonlinearity_ratio`` (linear / spline RMS), ``plot``, ``technology``, ``wall_s``, and the
+    sweep's speed (``analysis_s``, ``worker_s``, ``efficiency``: :func:`~.sweep.speed`).
     """
     sweep = memcap_sweep(quick, corner, technology, temperature_C, fan_in, mc_samples, seed, vdd_V)
     if vdd_V and len(vdd_V) > 1:
@@ -126,7 +128,7 @@ def characterize_memcap(quick: bool = True, corner: str = "tt", technology: str 
             "fit_rms": m["spline"]["rms_frac"], "linear_rms": m["linear"]["rms_frac"],
             "nonlinearity_ratio": m["linear"]["rms_frac"] / max(m["spline"]["rms_frac"], 1e-12),
             "fit_metrics": m, "technology": res.technology["labels"], "ngspice": res.ngspice,
-            "wall_s": res.wall_s}
+            "wall_s": res.wall_s, **res.speed()}
 
 
 PLOT_DIGEST_KEY = "neurospice-data-sha256"  #: PNG text chunk naming the data a plot shows
@@ -191,6 +193,6 @@ def plot_memcap(artefact: dict, path: str | Path, metadata: dict | None = None) 
                  f"{prov['temperature_C']:g} °C, {prov['ngspice']}", fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110, metadata=metadata)
+    atomic_savefig(fig, path, dpi=110, metadata=metadata)
     plt.close(fig)
     return path

@@ -29,7 +29,7 @@ from neurospice.circuits import memcap as mc
 from . import memcap_recipes  # noqa: F401  (registers the memcap recipes)
 from .artefact import now_iso, save_artefact
 from .recipes import GENERIC_MISMATCH
-from .sweep import PointCache, Sweep, run_sweep
+from .sweep import PointCache, Sweep, run_sweep, speed
 
 #: denser where the response is steep (small ΣC), out to where charge sharing has saturated
 HALF_AXES = {"c_active_fF": [0.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 130.0, 160.0, 200.0, 250.0,
@@ -153,4 +153,5 @@ def characterize_memcap_diff(fan_ins=(784, 256), technology: str = "generic", co
             "offset_sigma_V": threshold_mc["offset_sigma_V"] if threshold_mc else None,
             "energy_idle_step_J": {f: layers[f]["energy_idle_step_J"] for f in layers},
             "energy_per_active_fF_J": {f: layers[f]["energy_per_active_fF_J"] for f in layers},
-            "technology": res_h.technology["labels"], "wall_s": sum(r.wall_s for r in runs)}
+            "technology": res_h.technology["labels"], "wall_s": sum(r.wall_s for r in runs),
+            **speed(sum(r.analysis_s for r in runs), sum(r.worker_s for r in runs))}

@@ -27,11 +27,12 @@ from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.qclif import QCLIFConfig, random_inputs
 from neurospice.circuits.qclif_gates import build_circuit, cell_area_um2, transistor_count
 from neurospice.circuits.technology import Technology, get_technology
+from neurospice.files import atomic_savefig
 
 from .qclif_sim import (BODY_RESISTANCE, IDLE_CYCLES, INPUT_LAUNCH_S, SIM_OPTIONS, _deck_head, netlist,
                         read_deck, with_idle_prefix)
 from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
-from .sweep import Sweep, run_sweep
+from .sweep import Sweep, run_sweep, speed
 
 #: fmax = 1 / (FMAX_GUARD · worst observed settle time): 15 % for the registers' setup time and
 #: paths the random patterns did not excite. The bit-exact run at fmax checks the result.
@@ -90,15 +91,20 @@ class QCLIFChunkRecipe(WholeDeckRecipe):
 
 
 def run_chunks(points: list[dict], workers: int, progress: bool, scheduler: str | None = None,
-               cache=None, keep_errors: bool = False) -> list[dict]:
+               cache=None, keep_errors: bool = False, timing: dict | None = None) -> list[dict]:
     """Every chunk through the sweep runner (cached, on ``workers`` threads or Dask). A chunk
     whose DC operating point does not converge (e.g. sky130 ff) is run again from 0 V with the
     reset held (``skip_op``) and says so; ``keep_errors``: a chunk that still fails yields
-    ``{"error": reason}`` instead of stopping the characterization."""
+    ``{"error": reason}`` instead of stopping the characterization. ``timing`` (a dict with
+    ``analysis_s`` and ``worker_s``) is added the sweeps' time (see :func:`~.sweep.speed`)."""
     def sweep(pts):
-        return run_sweep(Sweep(recipe=QCLIFChunkRecipe.name, axes={}, technology=TECHNOLOGY,
-                               point_list=pts), workers=workers, scheduler=scheduler, cache=cache,
-                         progress=progress, timeout_s=CHUNK_TIMEOUT_S).results
+        res = run_sweep(Sweep(recipe=QCLIFChunkRecipe.name, axes={}, technology=TECHNOLOGY,
+                              point_list=pts), workers=workers, scheduler=scheduler, cache=cache,
+                        progress=progress, timeout_s=CHUNK_TIMEOUT_S)
+        if timing is not None:
+            timing["analysis_s"] = timing.get("analysis_s", 0.0) + res.analysis_s
+            timing["worker_s"] = timing.get("worker_s", 0.0) + res.worker_s
+        return res.results
     results = sweep(points)
     retry = [i for i, r in enumerate(results) if r.status != "ok" and r.reason.startswith("ConvergenceError")]
     if retry:
@@ -217,7 +223,9 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
     cycles = cycles or (QUICK_CYCLES if quick else FULL_CYCLES)
     out = Path(out)
     workers = workers or os.cpu_count() or 1
-    run = functools.partial(run_chunks, workers=workers, progress=progress, scheduler=scheduler, cache=cache)
+    timing = {"analysis_s": 0.0, "worker_s": 0.0}
+    run = functools.partial(run_chunks, workers=workers, progress=progress, scheduler=scheduler, cache=cache,
+                            timing=timing)
     tech = get_technology(TECHNOLOGY, "tt")
     nominal_period_s, vdd = 10e-9, 1.8
     points = random_cycle_points(cfg, cycles, nominal_period_s, vdd, "tt", seed, idle=IDLE_CYCLES,
@@ -261,6 +269,7 @@ def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig =
     out.mkdir(parents=True, exist_ok=True)
     result["plot"] = str(plot_qclif(nominal_chunks[0], cfg, out / "qclif.png"))
     result["wall_s"] = round(time.perf_counter() - t0, 1)
+    result.update(speed(timing["analysis_s"], timing["worker_s"]))
     result["artefact"] = str(save_artefact({"kind": "qclif", **result}, out / "qclif.json"))
     return {**result, "chunks": nominal_chunks}
 
@@ -296,6 +305,6 @@ def plot_qclif(chunk: dict, cfg: QCLIFConfig, path) -> Path:
     ax[1].set_title("same stimulus: float CLIF vs integer qCLIF")
     ax[1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..circuits import sfq
 from ..circuits.errors import NeurospiceError
+from ..files import atomic_savefig
 from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
 from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench,
                           BiasError, bench_neuron, bench_netlist, check, dut_stats, expected_transfer,
@@ -200,7 +201,7 @@ def plot_neuron(neuron: dict, stages: int, path) -> str:
     fig.suptitle(f"SFQ counting neuron, threshold {2 ** stages}: {len(neuron['input_times_s'])} inputs at "
                  f"{NOMINAL_RATE_HZ / 1e9:g} GHz over 16 lines → {neuron['transfer_spikes'][-1]} spikes")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return str(path)
 

@@ -14,12 +14,21 @@ Execution (:func:`run_sweep`):
 * every finished point is written at once to the cache, keyed by the SHA-256 of its
   netlist text, the technology's model-file contents, the ngspice version and the
   analysis — so an identical re-run is near-instant and an interrupted run resumes
-  with nothing lost;
+  with nothing lost. Batches are cut from all of a sweep's points, cached or not, and a batch
+  with any point missing from the cache runs whole (its cached points keep their cached
+  numbers): the points of one ngspice run share its time steps, so a point's last digits
+  depend on its batch, and a resumed sweep simulates each missing point in the batch an
+  uninterrupted run would have, ending with the same numbers;
 * a batch that fails is retried point by point; a point that still fails (no
   convergence, timeout) is recorded with its reason and does not abort the sweep. Failures
   of the circuit (no convergence, a rejected netlist) are cached like results; failures of
   the run (ngspice crashed, hung past ``timeout_s``, wrote a damaged raw file, is missing:
   :data:`TRANSIENT_FAILURES`) are not, so the next run tries those points again.
+
+Where the time goes: every ngspice run reports its own analysis time (see
+:mod:`neurospice.circuits.engine`); :func:`run_batch` returns their sum with its points, and
+:attr:`SweepResult.efficiency` is ``Σ analysis time / (wall × workers)`` — how close the runner
+came to ngspice's own speed (start-up, model parsing, raw-file reading and Python are the rest).
 """
 from __future__ import annotations
 
@@ -27,7 +36,6 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -122,6 +130,20 @@ class PointResult:
     cached: bool = False
 
 
+#: the time keys :func:`run_batch` returns (seconds, summed over its ngspice runs) and ``runs``
+TIMING_KEYS = ("analysis_s", "ngspice_s", "run_s", "read_s", "python_s")
+
+
+def _timing() -> dict:
+    return {**{k: 0.0 for k in TIMING_KEYS}, "runs": 0, "timed_runs": 0}
+
+
+def _add_timing(into: dict, more: dict) -> dict:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+    return into
+
+
 @dataclass
 class SweepResult:
     sweep: Sweep
@@ -129,6 +151,37 @@ class SweepResult:
     wall_s: float
     ngspice: str
     technology: dict
+    #: ngspice's own "Total analysis time", summed over every run this sweep made (0 if none ran)
+    analysis_s: float = 0.0
+    #: parallel slots the batches ran on (workers, Dask threads or a shared pool's size), at most
+    #: one per batch; 0 when every point came from the cache
+    workers: int = 0
+    #: where the non-cached work's time went, summed over the runs: ``analysis_s`` (ngspice's
+    #: analyses), ``ngspice_s`` (ngspice start to statistics: + start-up and parsing), ``run_s``
+    #: (the ngspice processes seen from Python: + process start/exit), ``read_s`` (raw files
+    #: into numpy), ``python_s`` (the batches' Python: build, assemble, measure); ``runs``,
+    #: ``timed_runs`` (runs whose log carried the analysis time)
+    timing: dict = field(default_factory=_timing)
+
+    @property
+    def worker_s(self) -> float:
+        """``wall × workers``, the worker time the sweep held; 0 when nothing ran (every point
+        cached) or no run reported its analysis time."""
+        if not self.workers or not self.timing.get("timed_runs"):
+            return 0.0
+        return self.wall_s * self.workers
+
+    @property
+    def efficiency(self) -> float | None:
+        """``Σ analysis time / (wall × workers)``: the share of the sweep's worker time that
+        ngspice spent in its analyses; None when nothing ran (every point cached) or no run
+        reported its analysis time."""
+        return self.analysis_s / self.worker_s if self.worker_s > 0 else None
+
+    def speed(self) -> dict:
+        """The summary keys of a sweep-running command: ``analysis_s``, ``worker_s``,
+        ``efficiency`` (see :func:`speed`)."""
+        return speed(self.analysis_s, self.worker_s)
 
     @property
     def ok(self) -> list[PointResult]:
@@ -141,6 +194,14 @@ class SweepResult:
     @property
     def n_cached(self) -> int:
         return sum(r.cached for r in self.results)
+
+
+def speed(analysis_s: float, worker_s: float) -> dict:
+    """Summary keys for sweeps: ``analysis_s`` (ngspice's own analysis time, summed),
+    ``worker_s`` (wall × workers of the sweeps that ran) and ``efficiency`` (their ratio; None
+    when nothing ran). Sum both over several sweeps before calling it."""
+    return {"analysis_s": round(analysis_s, 3), "worker_s": round(worker_s, 3),
+            "efficiency": round(analysis_s / worker_s, 3) if worker_s > 0 else None}
 
 
 # -- cache ------------------------------------------------------------------------------
@@ -171,15 +232,11 @@ class PointCache:
         return data
 
     def put(self, key: str, entry: dict) -> None:
-        p = self._path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-        try:
-            tmp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, **entry}))
-            tmp.replace(p)
-        finally:
-            if tmp.exists():   # the write failed (full disk): leave no partial file
-                tmp.unlink()
+        """Write ``key``'s entry atomically; a failed write (full disk) raises
+        :class:`~neurospice.files.WriteError` naming the entry and leaves no partial file; the
+        temporaries a killed run left in the entry's folder are removed."""
+        from neurospice.files import atomic_write_text
+        atomic_write_text(self._path(key), json.dumps({"format": CACHE_FORMAT, "key": key, **entry}))
 
 
 def point_key(recipe, tech, piece_text: str, analysis: str, point: dict) -> str:
@@ -205,36 +262,60 @@ def hash_seed(points: list[dict]) -> int:
 # -- batches ----------------------------------------------------------------------------
 def run_batch(recipe_name: str, technology: str, corner: str, temperature_C: float,
               points: list[dict], options: dict, timeout_s: float,
-              recipe_module: str | None = None) -> list[tuple[int, str, dict | str]]:
+              recipe_module: str | None = None
+              ) -> tuple[list[tuple[int, str, dict | str]], dict]:
     """Simulate ``points`` (same technology/corner/temperature) in one ngspice run.
 
-    Returns ``(index, 'ok', measurements)`` or ``(index, 'failed', reason)`` per point.
+    Returns ``(outcomes, timing)``: ``(index, 'ok', measurements)`` or ``(index, 'failed',
+    reason)`` per point, and where the time went (:data:`TIMING_KEYS`, summed over every ngspice
+    run the batch made — a failed batch's runs and its point-by-point retries included; a run
+    that failed counts in ``run_s``, never in ``analysis_s``).
     Top-level and picklable: this is what Dask workers execute.
     """
     from .recipes import get_recipe
+    t_start = time.perf_counter()
+    timing = _timing()
     recipe = get_recipe(recipe_name, recipe_module)
     mismatch = any(p.get("mc") is not None for p in points) and technology == "sky130"
     tech = get_technology(technology, corner, mismatch=mismatch)
     pieces = [recipe.build(p, point_tag(p), tech, options) for p in points]
+    t_run = None
     try:
         net = recipe.assemble(tech, pieces, temperature_C, options)
         spiceinit = tech.spiceinit
         if mismatch:  # the PDK draws per-device mismatch from ngspice's RNG: seed it per batch
             seed = hash_seed(points)
             spiceinit += f"\nset rndseed={seed}"
+        t_run = time.perf_counter()
+        timing["runs"] += 1
         sim = run_netlist(net, circuit=f"{recipe_name}[{len(points)} points]",
                           spiceinit=spiceinit, timeout_s=timeout_s)
-        return [(i, "ok", recipe.measure(sim.plot, piece, p, options))
-                for i, (piece, p) in enumerate(zip(pieces, points))]
+        timing["run_s"] += time.perf_counter() - t_run - sim.read_s
+        t_run = None
+        timing["read_s"] += sim.read_s
+        if sim.analysis_s is not None:
+            timing["analysis_s"] += sim.analysis_s
+            timing["ngspice_s"] += sim.ngspice_s if sim.ngspice_s is not None else sim.wall_s
+            timing["timed_runs"] += 1
+        out = [(i, "ok", recipe.measure(sim.plot, piece, p, options))
+               for i, (piece, p) in enumerate(zip(pieces, points))]
+        timing["python_s"] += time.perf_counter() - t_start - timing["run_s"] - timing["read_s"]
+        return out, timing
     except NeurospiceError as exc:
+        if t_run is not None:   # the run itself failed
+            timing["run_s"] += time.perf_counter() - t_run
         if len(points) == 1:
-            return [(0, "failed", f"{type(exc).__name__}: {exc}")]
+            timing["python_s"] += max(0.0, time.perf_counter() - t_start - timing["run_s"]
+                                      - timing["read_s"])
+            return [(0, "failed", f"{type(exc).__name__}: {exc}")], timing
+    timing["python_s"] += max(0.0, time.perf_counter() - t_start - timing["run_s"] - timing["read_s"])
     out = []  # isolate the failing point(s): one run per point
     for i, p in enumerate(points):
-        res = run_batch(recipe_name, technology, corner, temperature_C, [p], options, timeout_s,
-                        recipe_module)
+        res, more = run_batch(recipe_name, technology, corner, temperature_C, [p], options,
+                              timeout_s, recipe_module)
+        _add_timing(timing, more)
         out.append((i, res[0][1], res[0][2]))
-    return out
+    return out, timing
 
 
 def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
@@ -270,19 +351,31 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
                                        cached=True)
         else:
             results[idx] = PointResult(p, key, "pending")
-            todo.setdefault(ck, []).append(idx)
+        todo.setdefault(ck, []).append(idx)
+    # The batches are cut from every point, cached or not, and one with any point not cached
+    # runs whole (its cached points keep their cached numbers): a point's numbers depend on the
+    # points sharing its ngspice run (one time step for all), so a resumed sweep simulates each
+    # missing point beside the points an uninterrupted run simulates it with, and ends with
+    # the same numbers.
     batches = []
     points_per_run = min(points_per_run, getattr(recipe, "points_per_run", points_per_run))
     for (corner, temp), idxs in todo.items():
         for k in range(0, len(idxs), points_per_run):
-            batches.append((corner, temp, idxs[k:k + points_per_run]))
-    bar = tqdm(total=len(points), initial=len(points) - sum(len(b[2]) for b in batches),
+            if not all(results[i].cached for i in idxs[k:k + points_per_run]):
+                batches.append((corner, temp, idxs[k:k + points_per_run]))
+    bar = tqdm(total=len(points), initial=sum(r.cached for r in results),
                desc=f"characterize {sweep.recipe}", unit="pt", disable=not progress)
 
-    def finish(batch, outcome):
+    timing = _timing()
+
+    def finish(batch, returned):
+        outcome, batch_timing = returned
+        _add_timing(timing, batch_timing)
         _, _, idxs = batch
         for i, status, payload in outcome:
             r = results[idxs[i]]
+            if r.cached:          # simulated beside the others only
+                continue
             r.status = status
             if status == "ok":
                 r.result = payload
@@ -293,25 +386,30 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
             cache.put(r.key, {"status": status, "point": r.point, "result": r.result,
                               "reason": r.reason, "technology": techs[(batch[0], batch[1])].label,
                               "ngspice": ngspice_version()})
-        bar.update(len(idxs))
+        bar.update(sum(not results[i].cached for i in idxs))
 
     args = [(sweep.recipe, sweep.technology, c, t, [points[i] for i in idxs], sweep.options,
              timeout_s, type(recipe).__module__) for c, t, idxs in batches]
+    # each finished future is dropped once its batch is in ``results`` (``futures.pop``): a long
+    # sweep does not keep every batch's outcome twice
+    slots = workers
     if scheduler or client:
         from distributed import Client, as_completed
         own = client is None
         client = client or Client(scheduler)
         try:
+            slots = sum(client.nthreads().values()) or 1
             futures = {client.submit(run_batch, *a, pure=False): b for a, b in zip(args, batches)}
             for fut in as_completed(futures):
-                finish(futures[fut], fut.result())
+                finish(futures.pop(fut), fut.result())
         finally:
             if own:
                 client.close()
     elif executor is not None:
+        slots = getattr(executor, "_max_workers", workers)
         futures = {executor.submit(run_batch, *a): b for a, b in zip(args, batches)}
         for fut in cf.as_completed(futures):
-            finish(futures[fut], fut.result())
+            finish(futures.pop(fut), fut.result())
     elif workers <= 1 or len(batches) <= 1:
         for a, b in zip(args, batches):
             finish(b, run_batch(*a))
@@ -319,14 +417,16 @@ def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(run_batch, *a): b for a, b in zip(args, batches)}
             for fut in cf.as_completed(futures):
-                finish(futures[fut], fut.result())
+                finish(futures.pop(fut), fut.result())
     bar.close()
     tech0 = next(iter(techs.values()))
     return SweepResult(sweep=sweep, results=results, wall_s=time.perf_counter() - t0,
                        ngspice=ngspice_version(),
                        technology={"name": tech0.name, "corners": sweep.corners,
                                    "source": tech0.source, "fingerprint": tech0.fingerprint,
-                                   "labels": sorted({t.label for t in techs.values()})})
+                                   "labels": sorted({t.label for t in techs.values()})},
+                       analysis_s=timing["analysis_s"], workers=min(slots, len(batches)),
+                       timing=timing)
 
 
 def run_searches(tasks: list, template: Sweep, *, workers: int = 1, scheduler: str | None = None,
@@ -339,7 +439,8 @@ def run_searches(tasks: list, template: Sweep, *, workers: int = 1, scheduler: s
     task waits for another), each step one sweep (``template`` with ``point_list``) whose
     batches go to one shared pool of ``workers`` threads or to the Dask cluster at
     ``scheduler``; every point is cached, so a re-run after a kill replays the finished steps
-    from the cache. Returns the tasks' answers in order; a task's exception propagates.
+    from the cache. Returns the tasks' answers in order and the stats (``points``, ``cached``,
+    ``failed`` and :func:`speed`'s keys over the whole search); a task's exception propagates.
     """
     from dataclasses import replace
 
@@ -348,30 +449,43 @@ def run_searches(tasks: list, template: Sweep, *, workers: int = 1, scheduler: s
     cache = cache or PointCache()
     bar = tqdm(total=len(tasks), desc=f"characterize {template.recipe}", unit="task", disable=not progress)
     stats = {"points": 0, "cached": 0, "failed": 0}
+    timed = {"analysis_s": 0.0, "timed_runs": 0}
     lock = threading.Lock()
+    t0 = time.perf_counter()
 
     def drive(task, **where):
         try:
             points = list(next(task))
             while True:
-                res = run_sweep(replace(template, point_list=points), cache=cache, progress=False,
-                                **where, **run_kw).results
+                sweep = run_sweep(replace(template, point_list=points), cache=cache, progress=False,
+                                  **where, **run_kw)
+                res = sweep.results
                 with lock:
                     stats["points"] += len(res)
                     stats["cached"] += sum(r.cached for r in res)
                     stats["failed"] += sum(r.status != "ok" for r in res)
+                    timed["analysis_s"] += sweep.analysis_s
+                    timed["timed_runs"] += sweep.timing.get("timed_runs", 0)
                 points = list(task.send([r.result if r.status == "ok" else None for r in res]))
         except StopIteration as stop:
             bar.update()
             return stop.value
 
+    def done(answers, slots):
+        # the tasks share one pool: efficiency over the whole search (wall × the pool's slots)
+        worker_s = (time.perf_counter() - t0) * slots if timed["timed_runs"] else 0.0
+        stats.update(speed(timed["analysis_s"], worker_s))
+        return answers, stats
+
     try:
         if scheduler:
             from distributed import Client
             with Client(scheduler) as client, cf.ThreadPoolExecutor(max(1, len(tasks))) as drivers:
-                return list(drivers.map(lambda t: drive(t, client=client), tasks)), stats
+                answers = list(drivers.map(lambda t: drive(t, client=client), tasks))
+                return done(answers, sum(client.nthreads().values()) or 1)
         with cf.ThreadPoolExecutor(max(1, workers)) as pool, \
                 cf.ThreadPoolExecutor(max(1, len(tasks))) as drivers:
-            return list(drivers.map(lambda t: drive(t, executor=pool), tasks)), stats
+            answers = list(drivers.map(lambda t: drive(t, executor=pool), tasks))
+        return done(answers, max(1, workers))
     finally:
         bar.close()

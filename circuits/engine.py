@@ -10,6 +10,13 @@ Each run is one ngspice process in batch mode (``ngspice -b -r out.raw``):
   points into one netlist* (see :mod:`neurospice.characterize.sweep`) to pay
   the parse cost once per batch.
 
+ngspice's own timing is read from its batch-mode console log (the statistics it prints at the
+end of every run): ``Total analysis time (seconds) = ...`` (the analyses, raw-file writing
+included: ngspice streams points to the raw file as it goes) becomes :attr:`SimResult.analysis_s`,
+``Total elapsed time (seconds) = ...`` (ngspice's start to its statistics) :attr:`SimResult.ngspice_s`;
+their difference is start-up and netlist/model parsing (:attr:`SimResult.parse_s`), the rest of
+:attr:`SimResult.wall_s` process start and exit, and :attr:`SimResult.read_s` the raw-file read here.
+
 ngspice's console output is classified: informational lines ("Note:",
 "Warning:", banner, statistics) are not errors; convergence failures raise
 :class:`ConvergenceError`; rejected netlists raise :class:`NetlistError`.
@@ -58,15 +65,51 @@ NETLIST_PATTERNS = (
 
 DEFAULT_TIMEOUT_S = 300.0
 
+#: ngspice's batch-mode statistics lines (printed by ngspice 39 on every ``-b`` run)
+_ANALYSIS_TIME = re.compile(r"^\s*Total analysis time \(seconds\)\s*=\s*([-+0-9.eE]+)", re.M)
+_ELAPSED_TIME = re.compile(r"^\s*Total elapsed time \(seconds\)\s*=\s*([-+0-9.eE]+)", re.M)
+
+
+def _last_seconds(pattern: re.Pattern, log: str) -> float | None:
+    """The last value ``pattern`` finds in ``log`` (ngspice's figures are cumulative), or None."""
+    found = pattern.findall(log)
+    if not found:
+        return None
+    try:
+        value = float(found[-1])
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def analysis_seconds(log: str) -> float | None:
+    """ngspice's own ``Total analysis time (seconds)`` from a console log (None if absent)."""
+    return _last_seconds(_ANALYSIS_TIME, log)
+
+
+def elapsed_seconds(log: str) -> float | None:
+    """ngspice's own ``Total elapsed time (seconds)`` from a console log (None if absent)."""
+    return _last_seconds(_ELAPSED_TIME, log)
+
 
 @dataclass
 class SimResult:
-    """What one ngspice run produced."""
+    """What one ngspice run produced, and where its time went."""
 
     circuit: str
     plots: list[Plot]
     log: str
-    wall_s: float
+    wall_s: float                      #: the ngspice process, start to exit, seen from here
+    analysis_s: float | None = None    #: ngspice's "Total analysis time" (None: not printed)
+    ngspice_s: float | None = None     #: ngspice's "Total elapsed time" (start-up + parse + analysis)
+    read_s: float = 0.0                #: reading the raw file into numpy here
+
+    @property
+    def parse_s(self) -> float | None:
+        """ngspice's start-up and netlist/model parsing: its elapsed time less the analysis."""
+        if self.analysis_s is None or self.ngspice_s is None:
+            return None
+        return max(0.0, self.ngspice_s - self.analysis_s)
 
     @property
     def plot(self) -> Plot:
@@ -230,11 +273,14 @@ def run_netlist(netlist: str, *, circuit: str = "circuit", spiceinit: str = "",
                                       f"{circuit!r}{where}: {tail}")
             raise NetlistError(circuit, f"ngspice wrote no results (exit {returncode}): {tail}",
                                point)
+        t1 = time.perf_counter()
         try:
             plots = read_raw(raw)
         except RawFileError as exc:
             raise RawFileError(f"ngspice (exit {returncode}) wrote a damaged raw file for circuit "
                                f"{circuit!r}{where}: {exc}") from None
-        return SimResult(circuit=circuit, plots=plots, log=log, wall_s=wall)
+        return SimResult(circuit=circuit, plots=plots, log=log, wall_s=wall,
+                         analysis_s=analysis_seconds(log), ngspice_s=elapsed_seconds(log),
+                         read_s=time.perf_counter() - t1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

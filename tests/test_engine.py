@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from neurospice.circuits.engine import classify_log, run_netlist
+from neurospice.circuits.engine import analysis_seconds, classify_log, elapsed_seconds, run_netlist
 from neurospice.circuits.errors import ConvergenceError, NetlistError, SimulationTimeout
 from neurospice.circuits.rawfile import read_raw
 
@@ -73,3 +73,23 @@ def test_ascii_and_binary_raw_agree(tmp_path):
                    capture_output=True, cwd=tmp_path, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     a, b = read_raw(tmp_path / "a.raw")[0], read_raw(tmp_path / "b.raw")[0]
     assert np.allclose(a["v(out)"], b["v(out)"], atol=1e-9)
+
+
+def test_ngspice_analysis_time_is_parsed():
+    """A real run: ngspice's own "Total analysis time" lands on the result, within the wall time
+    and within ngspice's own elapsed time; the raw-file read is timed too."""
+    long_rc = RC.replace(".tran 1p 5n", ".tran 1p 20n")
+    res = run_netlist(long_rc, circuit="rc-timed")
+    assert isinstance(res.analysis_s, float) and 0 < res.analysis_s <= res.wall_s
+    assert res.ngspice_s is not None and res.analysis_s <= res.ngspice_s <= res.wall_s
+    assert res.parse_s is not None and res.parse_s >= 0 and res.read_s > 0
+
+
+def test_analysis_time_lines():
+    log = ("No. of Data Rows : 20032\n\nTotal analysis time (seconds) = 0.059\n\n"
+           "Total elapsed time (seconds) = 0.066 \n\nTotal DRAM available = 24105.047 MB.\n")
+    assert analysis_seconds(log) == pytest.approx(0.059)
+    assert elapsed_seconds(log) == pytest.approx(0.066)
+    assert analysis_seconds("Total analysis time (seconds) = 0\n") == 0.0
+    assert analysis_seconds("Circuit: rc\nerror: no such thing\n") is None   # not printed: None
+    assert elapsed_seconds("") is None

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from neurospice.characterize import memcap_recipes  # noqa: F401  (registers 'memcap')
 from neurospice.characterize import recipes
 from neurospice.characterize.sweep import PointCache, Sweep, run_sweep
 
@@ -29,6 +30,31 @@ def test_second_run_is_all_cached_and_identical(tmp_path):
     b = run_sweep(_rc_sweep(), cache=cache, progress=False)
     assert a.n_cached == 0 and b.n_cached == 6
     assert [r.result for r in a.results] == [r.result for r in b.results]
+
+
+def test_efficiency_of_uncached_and_cached_sweeps(tmp_path):
+    """Σ ngspice analysis time / (wall × workers): a fraction for a sweep that ran (never
+    asserted on speed beyond plausibility), None when every point came from the cache."""
+    cache = PointCache(tmp_path)
+    a = run_sweep(_rc_sweep(), cache=cache, points_per_run=6, progress=False)
+    assert a.n_cached == 0 and a.workers == 1 and a.timing["runs"] == a.timing["timed_runs"] == 1
+    assert a.analysis_s > 0 and 0 < a.efficiency <= 1.5
+    assert a.timing["analysis_s"] <= a.timing["ngspice_s"] <= a.timing["run_s"] <= a.wall_s
+    speed = a.speed()
+    assert speed["efficiency"] == pytest.approx(a.efficiency, abs=1e-3) and speed["worker_s"] > 0
+    b = run_sweep(_rc_sweep(), cache=cache, points_per_run=6, progress=False)
+    assert b.n_cached == 6 and b.efficiency is None and b.analysis_s == 0 and b.workers == 0
+    assert b.speed() == {"analysis_s": 0.0, "worker_s": 0.0, "efficiency": None}
+
+
+def test_run_batch_returns_its_analysis_time():
+    """What Dask workers run: the per-point outcomes and the time of the ngspice runs made."""
+    from neurospice.characterize.sweep import run_batch
+    points = [dict(p, corner="tt", temperature_C=27.0, mc=None, seed=1)
+              for p in _rc_sweep().points()[:2]]
+    outcomes, timing = run_batch("rc", "generic", "tt", 27.0, points, dict(OPTS), 60.0)
+    assert [o[:2] for o in outcomes] == [(0, "ok"), (1, "ok")]
+    assert timing["runs"] == timing["timed_runs"] == 1 and timing["analysis_s"] > 0
 
 
 def test_interrupted_run_resumes_without_loss(tmp_path):

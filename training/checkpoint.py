@@ -15,7 +15,7 @@ import torch
 
 from neurospice import registry
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.files import atomic_write
+from neurospice.files import atomic_torch_save
 
 CHECKPOINT_FORMAT = "neurospice.checkpoint"
 CHECKPOINT_VERSION = 2
@@ -28,7 +28,7 @@ class CheckpointError(NeurospiceError):
 def save_checkpoint(path, family: str, **body) -> Path:
     """Write ``{format, version, family, **body}`` atomically to ``path``."""
     ck = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "family": family, **body}
-    return atomic_write(path, lambda tmp: torch.save(ck, tmp))
+    return atomic_torch_save(path, ck)
 
 
 def read_torch_file(path) -> object:

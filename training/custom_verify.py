@@ -45,8 +45,9 @@ def verify_checkpoint(checkpoint, samples: int = 20, hidden_neurons: int = 8, wo
     ds = load_dataset(cfg.dataset, seed=cfg.seed)
     n = min(samples, len(ds.y_test))
     s_in = encode(torch.as_tensor(ds.x_test[:n]), cfg.steps, cfg.encoding, seed=seed, max_rate=cfg.max_rate)
-    with torch.no_grad():
-        _, rec, fed = model(s_in, model.currents(), record=True)
+    with torch.no_grad():     # one chip, drawn from ``seed`` (a re-run, resumed or not, is the same)
+        _, rec, fed = model(s_in, model.currents(generator=torch.Generator().manual_seed(seed)),
+                            record=True)
     spikes = [r.numpy().astype(int) for r in rec]           # per layer [T, n, width]
     currents_A = [f.numpy().astype(float) * 1e-6 for f in fed]
     out_layer = len(spikes) - 1
@@ -91,4 +92,4 @@ def verify_checkpoint(checkpoint, samples: int = 20, hidden_neurons: int = 8, wo
             "idealized": "synapses: one ideal current source per neuron carrying the model's summed, "
                          "clamped current; neurons start at rest_V; hidden neurons driven by the "
                          "model's input spikes, output neurons by the model's hidden spikes",
-            "checkpoint": str(checkpoint), "wall_s": time.time() - t0}
+            "checkpoint": str(checkpoint), "wall_s": time.time() - t0, **res.speed()}

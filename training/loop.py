@@ -5,11 +5,14 @@ A family describes one run as a :class:`TrainingRun` (its model, its batches, it
 validation) and :func:`fit` does the rest, the same way for all:
 
 * files under ``out``: ``checkpoint.pt`` (the best validation epoch so far), ``last.pt``
-  (the resume point: model, optimizer, schedule and the shuffling generator's state), both
-  written atomically after every epoch (:mod:`neurospice.training.checkpoint`);
+  (the resume point: model, optimizer, schedule, the shuffling generator's state and torch's
+  global random state), both written atomically after every epoch
+  (:mod:`neurospice.training.checkpoint`);
 * resume: a ``last.pt`` whose configuration equals this run's in every field but
   ``epochs`` and ``device`` is continued (more epochs may be asked for); its generator state
-  makes the continued run draw the batches an uninterrupted run would have drawn;
+  makes the continued run draw the batches an uninterrupted run would have drawn, and its
+  global random state the same device variation (a spread drawn at every training step from
+  torch's global generator), so a run killed and resumed ends with the same weights;
 * schedule: Adam at ``lr``, optionally cosine-annealed over ``epochs``;
 * model selection on the validation split only; after :func:`fit` the model holds the
   best-validation weights.
@@ -26,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neurospice.circuits.errors import NeurospiceError
+from neurospice.files import atomic_savefig
 
 from .checkpoint import read_checkpoint, save_checkpoint
 
@@ -60,6 +64,8 @@ def _schedule(opt, run: TrainingRun, done: int):
     """Cosine schedule over this run's ``epochs``, advanced past the ``done`` epochs."""
     if not run.cosine:
         return None
+    for group in opt.param_groups:     # a resumed optimizer holds the annealed rate: the
+        group["lr"] = group.get("initial_lr", group["lr"])    # schedule replays from the start
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(run.epochs, 1))
     with warnings.catch_warnings():        # replaying the schedule: no optimizer step here,
         warnings.simplefilter("ignore", UserWarning)     # on purpose
@@ -86,6 +92,10 @@ def fit(run: TrainingRun, out, progress: bool = True, resume: bool = True) -> di
             model.load_state_dict(ck["state"])
             opt.load_state_dict(ck["optimizer"])
             gen.set_state(ck["generator"])
+            if "torch_rng" in ck:          # (an older last.pt has none)
+                torch.set_rng_state(ck["torch_rng"])
+            if ck.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ck["cuda_rng"])
             done = min(ck["epoch"], run.epochs)
             history = ck["history"][:done]
     sched = _schedule(opt, run, done)
@@ -125,7 +135,8 @@ def fit(run: TrainingRun, out, progress: bool = True, resume: bool = True) -> di
             best = val
             save_checkpoint(best_path, run.family, **body(epoch + 1))
         save_checkpoint(last_path, run.family, **body(epoch + 1), optimizer=opt.state_dict(),
-                        generator=gen.get_state())
+                        generator=gen.get_state(), torch_rng=torch.get_rng_state(),
+                        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None)
     model.load_state_dict(read_checkpoint(best_path, run.family)["state"])
     model.eval()
     return {"history": history, "checkpoint": str(best_path), "last": str(last_path),
@@ -146,6 +157,6 @@ def plot_history(history: list[dict], path, title: str):
     b.set(xlabel="epoch", ylabel="accuracy", title=f"{title}: accuracy")
     b.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -73,9 +73,10 @@ def verify_checkpoint(checkpoint, samples: int = 100, hidden_neurons: int = 0, w
     n = min(samples, len(ds.y_test))
     x, y = ds.x_test[:n], ds.y_test[:n]
     s_in = encode(torch.as_tensor(x), cfg.steps, cfg.encoding, seed=seed, max_rate=cfg.max_rate)
-    with torch.no_grad():
-        caps = twin.capacitances()
-        counts, rec = twin(s_in, caps, record=True)
+    with torch.no_grad():     # one chip, drawn from ``seed``: the samples cached under ``key``
+        chip = torch.Generator().manual_seed(seed)       # and a resumed run's agree
+        caps = twin.capacitances(generator=chip)
+        counts, rec = twin(s_in, caps, record=True, offsets=twin.offset_errors(generator=chip))
     caps_np = [(a.numpy() * 1e-15, b.numpy() * 1e-15) for a, b in caps]
     hidden = rec[0].numpy().astype(int)   # [T, n, H]
     outs = rec[-1].numpy().astype(int)    # [T, n, O]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from neurospice import registry
+from neurospice.files import atomic_savefig, atomic_write_text
 
 
 
@@ -31,7 +32,7 @@ def _save(fig, ax, path: Path) -> Path:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -161,5 +162,5 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
         L.append(f"| {fam} | `{r['artefact']}` | `{(r.get('artefact_sha256') or '')[:16]}…` | "
                  f"`{r['checkpoint']}` | `{(r.get('checkpoint_sha256') or '')[:16]}…` |")
     path = out / "report.md"
-    path.write_text("\n".join(L) + "\n")
+    atomic_write_text(path, "\n".join(L) + "\n")
     return path
