@@ -306,3 +306,13 @@ def test_corners_temperatures_and_monte_carlo_through_the_runner(tmp_path):
     assert len(set(mc["v_end_rms_diff_V"])) == 3          # three different chips
     assert var["ss/27C"]["v_end_rms_diff_V"] != var["ff/27C"]["v_end_rms_diff_V"]
     assert var["ss/27C"]["spike_cells_differing"] > 0 or var["ff/27C"]["spike_cells_differing"] > 0
+
+
+def test_export_of_a_network_with_a_spread_is_reproducible(generic_run):
+    """A checkpoint trained with a synapse-current spread exports one fixed chip: twice the same."""
+    from neurospice.training.custom_family import custom_graph
+    from neurospice.training.custom_train import load_checkpoint
+    ck = load_checkpoint(generic_run["train"]["checkpoint"])
+    ck["config"] = {**ck["config"], "current_sigma": 0.2}
+    a, b = custom_graph(ck)[0], custom_graph(ck)[0]
+    assert np.array_equal(a["synapses0"].weight, b["synapses0"].weight)

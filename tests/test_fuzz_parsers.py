@@ -518,3 +518,36 @@ def test_dvs_gesture_reader_fuzz(tmp_path):
     for label in ("x beyond the sensor", "negative y", "one column", "times spanning int64",
                   "strings", "a pickle"):
         assert errors[label] is not None, f"{label} was read"
+
+
+def test_neuron_description_and_netlist_fuzz(tmp_path):
+    """The ``custom`` family's inputs: the TOML description and the user's netlist, each mutated
+    (bytes, and well-formed TOML with wrong types); reading either gives a spec or a
+    :class:`NeurospiceError` naming the description file — never a raw exception."""
+    from neurospice.circuits.custom import load_neuron
+    from neurospice.netlists import path as shipped
+    toml_ok, net_ok = shipped("axon_hillock.toml").read_bytes(), shipped("axon_hillock.sp").read_bytes()
+    rng = random.Random(SEED + 17)
+    cases = [("toml", label, data) for label, data in mutations(toml_ok, rng, 120)]
+    cases += [("netlist", label, data) for label, data in mutations(net_ok, rng, 120)]
+    # valid TOML, wrong kinds of value in every field the reader looks at
+    for bad in ('"x"', "-1", "0", "[1, 2, 3]", "{ a = 1 }", "true", "1e400", "nan"):
+        for line in ('step_s = 100e-9', 'membrane = "in"', 'subckt = "axon_hillock"', 'level_V = 0.9',
+                     'input_A = [-2e-6, 2e-6]', 'vdd = { dc_V = 1.8 }', 'in = "input"', 'rest_V = 0.0'):
+            text = toml_ok.decode().replace(line, f"{line.split('=')[0]}= {bad}")
+            cases.append(("toml", f"{line} -> {bad}", text.encode()))
+    read = 0
+    for kind, label, data in cases:
+        folder = tmp_path / f"c{read}"
+        folder.mkdir()
+        (folder / "axon_hillock.toml").write_bytes(data if kind == "toml" else toml_ok)
+        (folder / "axon_hillock.sp").write_bytes(data if kind == "netlist" else net_ok)
+        try:
+            with _alarm():
+                load_neuron(folder / "axon_hillock.toml")
+        except NeurospiceError as exc:
+            assert "axon_hillock.toml" in str(exc), (kind, label, str(exc))
+        except Exception as exc:          # noqa: BLE001 — the point of the test
+            pytest.fail(f"{kind} {label}: raw {type(exc).__name__}: {exc}")
+        read += 1
+    assert read > 300

@@ -114,7 +114,7 @@ def test_regular_encoding_is_deterministic_and_spread():
 
 
 def test_random_shift_moves_whole_images_within_range():
-    from neurospice.training.memcap_train import random_shift
+    from neurospice.training.datasets import random_shift
     x = torch.zeros(200, 9 * 9)
     x[:, 4 * 9 + 4] = 1.0                          # one pixel in the centre
     y = random_shift(x, (9, 9), 2, torch.Generator().manual_seed(0)).view(200, 9, 9)

@@ -220,13 +220,14 @@ def custom_graph(ck: dict):
     import nir
     import torch
     from .custom_train import model_from_checkpoint
+    from .nir_export import EXPORT_CHIP_SEED
     model, cfg, artefact = model_from_checkpoint(ck)
     model.eval()
     lif, s = artefact["fits"]["lif"], artefact["summary"]
     dt = float(s["step_s"])
     leak = max(1.0 - lif["beta"], 1e-9)
-    with torch.no_grad():
-        currents = model.currents()
+    with torch.no_grad():      # one chip, the same every export (current spread, if any)
+        currents = model.currents(generator=torch.Generator().manual_seed(EXPORT_CHIP_SEED))
     nodes, edges, prev = {"input": nir.Input(input_type={"input": np.array([model.sizes[0]])})}, [], "input"
     for k, (c, n_out) in enumerate(zip(currents, model.sizes[1:])):
         nodes[f"synapses{k}"] = nir.Linear(weight=(c.numpy().T * 1e-6).astype(np.float32),

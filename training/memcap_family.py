@@ -208,7 +208,7 @@ def memcap_graph(ck: dict):
     """Per layer ``Linear`` (C+ − C− in fF) → ``LIF`` (the linearized neuron, tables as metadata)."""
     import nir
     import torch
-    from .nir_export import euler_lif
+    from .nir_export import EXPORT_CHIP_SEED, euler_lif
     from .memcap_net import IdealNeuron, nearest_layer
     from .memcap_train import model_from_checkpoint
     model, cfg, artefact = model_from_checkpoint(ck)
@@ -216,8 +216,8 @@ def memcap_graph(ck: dict):
     if cfg.mode == "aware":
         model.quantize = True
     dt = float(artefact["summary"]["step_s"])
-    with torch.no_grad():
-        caps = model.capacitances()
+    with torch.no_grad():      # one chip, the same every export (programming spread, if any)
+        caps = model.capacitances(generator=torch.Generator().manual_seed(EXPORT_CHIP_SEED))
     nodes, edges, prev = {"input": nir.Input(input_type={"input": np.array([model.sizes[0]])})}, [], "input"
     for i, ((cp, cn), n_in, n_out) in enumerate(zip(caps, model.sizes[:-1], model.sizes[1:])):
         cp, cn = cp.numpy().T.astype(np.float32), cn.numpy().T.astype(np.float32)   # [out, in]

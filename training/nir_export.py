@@ -19,6 +19,10 @@ SEMANTICS = ("discrete time: one NIR step = one network step of dt_s; LIF parame
              "reading of u[t] = beta*u[t-1] + g*I[t] (tau = dt/(1-beta), R = g/(1-beta))")
 
 
+#: the chip an export draws where a network has a device spread: the same file every export
+EXPORT_CHIP_SEED = 40_000
+
+
 def euler_lif(beta: float, gain: float, threshold: float, n: int, dt: float, **meta):
     """A NIR ``LIF`` node whose Euler step of ``dt`` is ``u[t] = β·u[t−1] + g·I[t]``, reset to 0."""
     import nir
