@@ -207,6 +207,13 @@ class NeuronSpec:
         d["roles"] = {p: r for p, r in self.roles.items()}
         return d
 
+    def identity(self) -> str:
+        """SHA-256 of everything that decides the neuron's numbers (all but where it was read
+        from): equal for the same description read from a file, a PySpice object or an artefact."""
+        import json
+        body = {k: v for k, v in self.to_dict().items() if k != "source"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
     @classmethod
     def from_dict(cls, d: dict) -> "NeuronSpec":
         d = dict(d)

@@ -119,11 +119,7 @@ class CustomFamily(Family):
         if not self.neuron:
             raise FamilyError("compare needs the neuron's description: --families custom:FILE.toml")
         from neurospice.circuits.custom import load_neuron
-        spec = load_neuron(self.neuron)
-        import hashlib
-        import json
-        body = {k: v for k, v in spec.to_dict().items() if k != "source"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return load_neuron(self.neuron).identity()[:16]
 
     def compare_row(self, c, out, progress=False):
         return custom_row(self, c, Path(out), progress)
@@ -135,7 +131,10 @@ class CustomFamily(Family):
         from .custom_train import load_checkpoint, model_from_checkpoint
         model, _, _ = model_from_checkpoint(load_checkpoint(result["checkpoint"]))
         nrn = model.neurons[0]
-        unit = float(nrn.boundary.max().clamp(max=nrn.i_axis[-1])) if hasattr(nrn, "boundary") else nrn.i_hi
+        from .neurons import interp1d
+        unit = float(interp1d(nrn.boundary, nrn.v_axis, torch.tensor(nrn.rest_V)))   # firing current at rest
+        if unit <= 0:              # a neuron that fires from rest without input: the range's top
+            unit = float(nrn.i_axis[-1])
         i = torch.as_tensor(drives, dtype=torch.float32) * unit
         v, total = nrn.initial_state((len(drives),)), torch.zeros(len(drives))
         with torch.no_grad():

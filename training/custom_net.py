@@ -27,7 +27,7 @@ from torch import nn
 
 from neurospice.circuits.errors import ArtefactError
 
-from .neurons import interp2d_many
+from .neurons import interp1d, interp2d_many
 from .surrogate import straight_through, triangle_spike
 
 #: per-synapse current at |w| = 1, times √fan-in, in units of the range's largest |current|
@@ -37,14 +37,6 @@ SURROGATE_HALF_WIDTH = 0.5
 #: initial weight spread × √fan-in
 INIT_GAIN = 4.0
 UA_PER_A = 1e6
-
-
-def interp1d(values: torch.Tensor, axis: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of ``values`` over ``axis`` at ``x``, clamped to the axis."""
-    x = x.clamp(axis[0], axis[-1])
-    k = torch.searchsorted(axis, x.detach().contiguous(), right=True).clamp(1, len(axis) - 1)
-    t = (x - axis[k - 1]) / (axis[k] - axis[k - 1])
-    return values[k - 1] * (1 - t) + values[k] * t
 
 
 class CustomNeuron(nn.Module):

@@ -22,7 +22,7 @@ from neurospice.characterize.artefact import load_artefact
 from neurospice.circuits.errors import ConfigError
 from neurospice.files import atomic_write_json
 
-from .checkpoint import read_checkpoint
+from .checkpoint import load_initial_weights, read_checkpoint
 from .config import CustomTrainConfig
 from .custom_net import CustomSNN
 from .datasets import encode, load_dataset, shift_range, spike_batches, stratified_split
@@ -36,24 +36,18 @@ MARGIN_WEIGHT_PER_UA = 0.05
 DEFAULT_OUT = Path("runs/custom")
 
 
-def _comparable(spec_dict: dict) -> dict:
-    """A spec as JSON holds it (tuples as lists), without where it was read from."""
-    import json
-    return json.loads(json.dumps({k: v for k, v in spec_dict.items() if k != "source"}))
-
-
 def neuron_artefact(cfg: CustomTrainConfig, workers: int = 1, progress: bool = False) -> tuple[Path, dict]:
     """The artefact ``cfg`` names, or the neuron's default one (characterized when missing or
     made from another description); an explicit artefact of another netlist is refused."""
     from neurospice.characterize.custom import _safe, characterize_custom
-    from neurospice.circuits.custom import load_neuron
+    from neurospice.circuits.custom import NeuronSpec, load_neuron
     spec = load_neuron(cfg.neuron) if cfg.neuron else None
     path = Path(cfg.artefact) if cfg.artefact else DEFAULT_OUT / _safe(spec.name) / "custom.json"
     if path.exists():
         art = load_artefact(path)
         if art.get("family") != "custom":
             raise ConfigError(f"artefact {path} is a {art.get('family')!r} artefact, not a custom neuron's")
-        if spec is None or _comparable(art["neuron"]) == _comparable(spec.to_dict()):
+        if spec is None or NeuronSpec.from_dict(art["neuron"]).identity() == spec.identity():
             return path, art
         if cfg.artefact:
             raise ConfigError(f"artefact {path} was characterized from another description or netlist "
@@ -136,10 +130,7 @@ def train_custom(cfg: CustomTrainConfig, out: str | Path | None = None, progress
     xtr, ytr, xva, yva = ds.x_train[tr], ds.y_train[tr], ds.x_train[va], ds.y_train[va]
     model = build_model(cfg, artefact, ds.n_inputs, ds.n_classes).to(dev)
     if cfg.init_from:
-        init = load_checkpoint(cfg.init_from)
-        if init["sizes"] != model.sizes:
-            raise ConfigError(f"init_from {cfg.init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
-        model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")}, strict=False)
+        load_initial_weights(model, cfg.init_from, FAMILY)
     batches = spike_batches(xtr, ytr, batch=cfg.batch, steps=cfg.steps, encoding=cfg.encoding,
                             max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, ds.shape),
                             shape=ds.shape, device=dev)

@@ -24,7 +24,7 @@ from neurospice.circuits.errors import NeurospiceError
 
 from neurospice.files import atomic_write_json, sha256_file
 
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import CheckpointError, load_initial_weights, read_checkpoint
 from .config import MemcapTrainConfig
 from .datasets import encode, load_dataset, shift_range, spike_batches, stratified_split
 from .loop import TrainingRun, fit, plot_history
@@ -144,12 +144,7 @@ def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progres
     xtr, ytr, xva, yva = ds.x_train[tr], ds.y_train[tr], ds.x_train[va], ds.y_train[va]
     model = build_model(cfg, artefact, ds.n_inputs, ds.n_classes).to(dev)
     if cfg.init_from:
-        init = load_checkpoint(cfg.init_from)
-        if init["sizes"] != model.sizes:
-            raise CheckpointError(f"{cfg.init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
-        # weights only: the neuron buffers (tables) belong to this run's neuron kind
-        model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")},
-                              strict=False)
+        load_initial_weights(model, cfg.init_from, FAMILY)
     batches = spike_batches(xtr, ytr, batch=cfg.batch, steps=cfg.steps, encoding=cfg.encoding,
                             max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, ds.shape),
                             shape=ds.shape, device=dev)
