@@ -24,7 +24,7 @@ import numpy as np
 
 from neurospice.circuits.engine import ngspice_version, run_netlist
 from neurospice.circuits.errors import NeurospiceError
-from neurospice.circuits.qclif import QCLIFConfig, random_inputs
+from neurospice.circuits.qclif import DEFAULT_SEED, QCLIFConfig, random_inputs
 from neurospice.circuits.qclif_gates import build_circuit, cell_area_um2, transistor_count
 from neurospice.circuits.technology import Technology, get_technology
 from neurospice.files import atomic_savefig
@@ -204,7 +204,7 @@ def scaled_to_45nm(area_um2: float, energy_pJ: float, vdd_V: float) -> dict:
 
 
 def characterize_qclif(quick: bool = False, out="runs/qclif", cfg: QCLIFConfig = QCLIFConfig(),
-                       cycles: int | None = None, workers: int | None = None, seed: int = 0,
+                       cycles: int | None = None, workers: int | None = None, seed: int = DEFAULT_SEED,
                        progress: bool = False, scheduler: str | None = None, cache=None) -> dict:
     """Bit-exactness vs the golden model over ``cycles`` random cycles at tt/1.8 V/100 MHz
     (default :data:`FULL_CYCLES`, :data:`QUICK_CYCLES` with ``quick``),

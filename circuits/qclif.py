@@ -218,6 +218,10 @@ class CycleInputs:
                 raise ValueError(f"{name} must hold spike bits 0/1")
 
 
+#: The seed of a characterization's random cycles when none is given (API and CLI).
+DEFAULT_SEED = 1
+
+
 def random_inputs(cfg: QCLIFConfig, cycles: int, seed: int = 0, spike_p: float = 0.5,
                   bus_scale: float = 0.5) -> CycleInputs:
     """Random cycle inputs: uniform port weights, spike bits with probability ``spike_p``, bus

@@ -44,7 +44,8 @@ class QCLIFFamily(Family):
         p.add_argument("--bits", type=int, default=8, help="weight and state width")
         p.add_argument("--cycles", type=int, default=None,
                        help="random cycles checked bit-exact (default 200, 80 with --quick)")
-        p.add_argument("--seed", type=int, default=1)
+        from neurospice.circuits.qclif import DEFAULT_SEED
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random cycles' seed (default %(default)s)")
         p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
 
     def characterize(self, target, args):

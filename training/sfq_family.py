@@ -45,7 +45,8 @@ class SFQFamily(Family):
         p.add_argument("--quick", action="store_true", help="thresholds 1, 2, 4 only, coarser bisections")
         p.add_argument("--cells", default=None, metavar="NAME,..",
                        help="cells to characterize (default all; 'none' for the neuron only)")
-        p.add_argument("--thresholds", default=None, metavar="T,..", help="neuron thresholds (powers of two)")
+        p.add_argument("--thresholds", default=None, metavar="T,..",
+                       help="neuron thresholds (powers of two; 'none' for the cells only)")
         p.add_argument("--bisection-steps", type=int, default=None, help="halvings per bias-margin side")
         p.add_argument("--rate-steps", type=int, default=None, help="halvings of the maximum-rate search")
         p.add_argument("--scheduler", default=None, help="Dask scheduler address tcp://host:port")
@@ -54,7 +55,8 @@ class SFQFamily(Family):
         from neurospice.characterize.sfq import characterize_sfq
         cells = True if args.cells is None else [c for c in args.cells.split(",") if c not in ("", "none")]
         try:
-            thresholds = tuple(int(t) for t in args.thresholds.split(",")) if args.thresholds else None
+            thresholds = (None if not args.thresholds else () if args.thresholds == "none"
+                          else tuple(int(t) for t in args.thresholds.split(",")))
         except ValueError:
             raise ConfigError(f"--thresholds must be whole numbers separated by commas, got "
                               f"{args.thresholds!r}") from None
