@@ -4,7 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 set +e
-python3 -m pytest -q -p no:cacheprovider --durations=15 tests "$@"
+# two test processes (pytest-xdist), a test file whole on one of them (its module fixtures made
+# once); the session fixtures are shared between them (tests/conftest.py: shared).
+# NEUROSPICE_TEST_WORKERS=0 runs everything in this one process.
+python3 -m pytest -q -p no:cacheprovider --durations=25 -n "${NEUROSPICE_TEST_WORKERS:-2}" \
+  --dist loadfile tests "$@"
 rc=$?
 [ $rc -eq 5 ] && { echo "no tests collected"; exit 1; }
 exit $rc

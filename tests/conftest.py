@@ -1,11 +1,27 @@
 import json
 import os
-import signal
+import pickle
 import subprocess
 import sys
-import time
 
 import pytest
+from filelock import FileLock
+
+
+def shared(tmp_path_factory, name: str, make):
+    """``make()`` once per test run, also under pytest-xdist (``-n``): the first worker to ask
+    makes it under a file lock and pickles it beside the workers' temp folders; the others
+    wait for the lock and read it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    done = root / f"shared-{name}.pkl"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        value = make()
+        done.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -31,9 +47,12 @@ def memcap_diff_curve(tmp_path_factory):
     (what ``compare`` needs), made once per session for the training and compare tests."""
     from neurospice.characterize.memcap_diff import characterize_memcap_diff
     from neurospice.training.memcap_family import MC_OFFSET_SAMPLES
-    out = tmp_path_factory.mktemp("memcap_diff")
-    return characterize_memcap_diff(fan_ins=(64, 16), workers=2, out=out, progress=False,
-                                    mc_samples=MC_OFFSET_SAMPLES, seed=1)["artefact"]
+
+    def make():
+        out = tmp_path_factory.mktemp("memcap_diff")
+        return characterize_memcap_diff(fan_ins=(64, 16), workers=2, out=out, progress=False,
+                                        mc_samples=MC_OFFSET_SAMPLES, seed=1)["artefact"]
+    return shared(tmp_path_factory, "memcap_diff_curve", make)
 
 
 def run_cli(*args, env, timeout=900) -> dict:
@@ -45,24 +64,19 @@ def run_cli(*args, env, timeout=900) -> dict:
 
 
 @pytest.fixture(scope="session")
-def memcap_quick_cli(tmp_path_factory):
-    """``neurospice characterize memcap --quick`` through the CLI, the hard way: started with
-    an empty cache, killed once some points are done, re-run (resume), then run again (all
-    from the cache). ``test_cli`` checks the run; ``test_neurons`` uses its artefact."""
-    root = tmp_path_factory.mktemp("memcap_quick")
-    env = dict(os.environ, NEUROSPICE_CACHE=str(root / "cache"))
-    args = ["characterize", "memcap", "--quick", "--json", "--out", str(root / "runs")]
-    proc = subprocess.Popen([sys.executable, "-m", "neurospice", *args, "--workers", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    points_dir = root / "cache" / "points"
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(points_dir.rglob("*.json"))) < 16:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = len(list(points_dir.rglob("*.json")))
-    full = run_cli(*args, "--workers", "2", env=env)
-    again = run_cli(*args, env=env)
-    return {"finished_before_kill": finished, "full": full, "again": again}
+def memcap_quick_kills(tmp_path_factory):
+    """``neurospice characterize memcap --quick`` through the CLI, the hard way: run uninterrupted
+    with an empty cache (``verb.ref``); in a second folder killed at random moments and resumed
+    (``verb.chain``, :class:`kill_harness.Verb`); then the uninterrupted command once more, all
+    from its cache (``again``). ``test_kill_resume`` checks the kills, ``test_cli`` the curve and
+    the cache, ``test_neurons`` uses the artefact."""
+    from kill_harness import Verb, _complete
+    args = lambda root: ["characterize", "memcap", "--quick", "--workers", "2",  # noqa: E731
+                         "--out", str(root / "out")]
 
+    def make():
+        verb = Verb(tmp_path_factory.mktemp("memcap_quick"), args, seed=22)
+        again, _ = _complete(args(verb.ref), verb.ref)
+        verb.args = None                     # a lambda does not pickle; the runs are done
+        return {"verb": verb, "full": verb.ref_summary, "again": again}
+    return shared(tmp_path_factory, "memcap_quick_kills", make)

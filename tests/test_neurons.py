@@ -38,11 +38,11 @@ def test_state_dict_roundtrip():
     assert torch.equal(a.peak_grid, b.peak_grid)
 
 
-def test_from_memcap_artefact_follows_ngspice(memcap_quick_cli, tmp_path):
+def test_from_memcap_artefact_follows_ngspice(memcap_quick_kills, tmp_path):
     """The quick memcap artefact (made by the CLI test's session fixture) against ngspice."""
     from neurospice.characterize.artefact import load_artefact
     from neurospice.characterize.sweep import Sweep, run_sweep, PointCache
-    neuron = TableNeuron.from_artefact(load_artefact(memcap_quick_cli["full"]["artefact"]))
+    neuron = TableNeuron.from_artefact(load_artefact(memcap_quick_kills["full"]["artefact"]))
     # independent check: ngspice at points *between* the grid nodes
     sw = Sweep("memcap", {"c_active_fF": [35.0, 95.0, 155.0, 300.0], "v_mem0_V": [0.1, 0.4],
                           "fan_in": [64]})
