@@ -93,16 +93,21 @@ def check_no_damage(root: Path) -> None:
     """Every file under ``root`` but temporaries is whole: JSON parses (and an artefact loads
     with its checksum), a checkpoint loads, a PNG ends with its IEND chunk."""
     for p in _files(root):
-        if ".tmp" in p.name:
-            continue
-        if p.suffix == ".json":
-            data = json.loads(p.read_text())
-            if isinstance(data, dict) and data.get("format") == "neurospice.curve":
-                load_artefact(p)
-        elif p.suffix == ".pt":
-            read_checkpoint(p)
-        elif p.suffix == ".png":
-            assert p.read_bytes()[-8:-4] == b"IEND", f"{p} is cut short"
+        if ".tmp" not in p.name:
+            check_file_whole(p)
+
+
+def check_file_whole(p: Path) -> None:
+    """A JSON parses (an artefact loads with its checksum), a checkpoint loads, a PNG ends with
+    its IEND chunk."""
+    if p.suffix == ".json":
+        data = json.loads(p.read_text())
+        if isinstance(data, dict) and data.get("format") == "neurospice.curve":
+            load_artefact(p)
+    elif p.suffix == ".pt":
+        read_checkpoint(p)
+    elif p.suffix == ".png":
+        assert p.read_bytes()[-8:-4] == b"IEND", f"{p} is cut short"
 
 
 class Progress:

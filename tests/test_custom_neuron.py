@@ -316,3 +316,18 @@ def test_export_of_a_network_with_a_spread_is_reproducible(generic_run):
     ck["config"] = {**ck["config"], "current_sigma": 0.2}
     a, b = custom_graph(ck)[0], custom_graph(ck)[0]
     assert np.array_equal(a["synapses0"].weight, b["synapses0"].weight)
+
+
+def test_custom_reads_its_class_with_decide(generic_run, monkeypatch):
+    """The decision-rule check of ``test_decision_rule`` for this family (its tables are this
+    file's run): ``decide`` replaced by a spy answering class 3 → accuracy = share of label 3."""
+    from test_decision_rule import K, spy_on_decide
+    from neurospice.training import custom_train
+    ck = custom_train.load_checkpoint(generic_run["train"]["checkpoint"])
+    model, cfg, _ = custom_train.model_from_checkpoint(ck)
+    x = np.random.default_rng(0).random((30, model.sizes[0])).astype(np.float32)
+    y = np.arange(30) % 10
+    calls = spy_on_decide(monkeypatch, custom_train)
+    acc = custom_train.evaluate(model, x, y, cfg, seed=1)["accuracy"]
+    assert calls and sum(calls) == len(y)
+    assert acc == np.mean(y == K)

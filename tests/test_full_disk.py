@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from kill_harness import _normal, check_file_whole
 from neurospice.characterize.artefact import load_artefact
 from neurospice.cli import main
 from neurospice.files import WriteError, atomic_write_text
 from neurospice.training.checkpoint import read_checkpoint, save_checkpoint
 
 AXON = Path(__file__).resolve().parents[1] / "netlists" / "axon_hillock.toml"
-VOLATILE = {"wall_s", "created", "sha256", "cached", "analysis_s", "worker_s", "efficiency",
-            "timing", "artefact_sha256", "checkpoint_sha256"}
 _open = builtins.open
 PLANTED = b"previous version"
 
@@ -104,34 +103,14 @@ def _run(args, capsys) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def _normal(obj, root: Path):
-    obj = json.loads(json.dumps(obj, default=str).replace(str(root), "ROOT"))
-
-    def strip(o):
-        if isinstance(o, dict):
-            return {k: strip(v) for k, v in o.items() if k not in VOLATILE}
-        if isinstance(o, list):
-            return [strip(v) for v in o]
-        return o
-    return strip(obj)
-
-
 def check_consistent(root: Path) -> None:
     """No temporary file; every JSON parses, every artefact and checkpoint loads, every PNG is
     whole (but a planted previous version)."""
     files = [p for p in root.rglob("*") if p.is_file()]
     assert not [p for p in files if ".tmp" in p.name], [p for p in files if ".tmp" in p.name]
     for p in files:
-        if p.read_bytes() == PLANTED:
-            continue
-        if p.suffix == ".json":
-            data = json.loads(p.read_text())
-            if isinstance(data, dict) and data.get("format") == "neurospice.curve":
-                load_artefact(p)
-        elif p.suffix == ".pt":
-            read_checkpoint(p)
-        elif p.suffix == ".png":
-            assert p.read_bytes()[-8:-4] == b"IEND", f"{p} is cut short"
+        if p.read_bytes() != PLANTED:
+            check_file_whole(p)
 
 
 def check_refused(code, err, disk, what: str) -> Path:
@@ -246,8 +225,8 @@ def test_characterize_on_a_full_disk(custom_reference, tmp_path, disk, monkeypat
     assert code == 0, summary
     check_consistent(tmp_path)
     assert png.read_bytes()[-8:-4] == b"IEND"
-    assert _normal(load_artefact(art), tmp_path) == _normal(custom_reference["artefact"],
-                                                            custom_reference["root"])
+    assert _normal(load_artefact(art), [tmp_path]) == _normal(custom_reference["artefact"],
+                                                              [custom_reference["root"]])
 
 
 # ------------------------------------------------------------------------ train
@@ -282,9 +261,9 @@ def test_train_on_a_full_disk(custom_reference, tmp_path, disk, capsys):
     code, summary = _run(_train(artefact, out), capsys)
     assert code == 0, summary
     check_consistent(tmp_path)
-    assert _normal(summary, out) == _normal(ref_summary, ref)
-    assert _normal(json.loads((out / "metrics.json").read_text()), out) == \
-        _normal(json.loads((ref / "metrics.json").read_text()), ref)
+    assert _normal(summary, [out]) == _normal(ref_summary, [ref])
+    assert _normal(json.loads((out / "metrics.json").read_text()), [out]) == \
+        _normal(json.loads((ref / "metrics.json").read_text()), [ref])
     for name in ("checkpoint.pt", "last.pt"):
         a, b = read_checkpoint(ref / name), read_checkpoint(out / name)
         assert a["epoch"] == b["epoch"]

@@ -55,7 +55,7 @@ def test_surrogate_gradients_flow_through_the_integer_cell():
     c = torch.ones(5, 4, 2)
     loss = model(x, c)["logits"].sum()
     loss.backward()
-    for name in ("w_s", "w_s_rec", "w_a", "b_a", "w_out"):
+    for name in ("w_s", "w_s_rec", "w_a", "b_a", "w_o"):
         assert getattr(model, name).grad.abs().sum() > 0, name
 
 

@@ -34,26 +34,37 @@ def test_validation_is_stratified_not_the_first_rows():
 
 
 def test_recorded_network_states_follow_the_golden_model():
-    """The RSNN's recorded per-step sums and states obey circuits.qclif.step exactly."""
+    """The RSNN's recorded per-step sums and states obey circuits.qclif.step exactly, in both
+    layers; the output layer's somatic sums are the hidden spikes of the same step through the
+    integer output weights (the golden model's arithmetic in numpy), and its spikes are ``out``."""
     from neurospice.training.qclif_net import QCLIFRSNN
     cfg = QCLIFConfig()
     model = QCLIFRSNN(8, 12, 3, n_context=0, cfg=cfg, seed=2)
+    with torch.no_grad():
+        model.w_o.mul_(8)                              # outputs that spike
     x = (torch.rand(10, 5, 8, generator=torch.Generator().manual_seed(0)) < 0.4).float()
     with torch.no_grad():
-        rec = model(x, record=True)["record"]
-    r = {k: v.round().long().numpy() for k, v in rec.items()}
-    va = v = z = np.zeros((5, 12), dtype=np.int64)
-    for t in range(10):
-        va, v, z = step(cfg, va, v, z, r["s_a"][t], r["s_s"][t])
-        assert np.array_equal(va, r["va"][t]) and np.array_equal(v, r["v"][t]) and np.array_equal(z, r["z"][t])
+        out = model(x, record=True)
+        w = {k: t.round().long().numpy() for k, t in model.integer_weights().items()}
     lo, hi = cfg.bus_range
-    assert r["s_s"].min() >= lo and r["s_s"].max() <= hi
+    for layer, size in (("hidden", 12), ("output", 3)):
+        r = {k: t.round().long().numpy() for k, t in out["record"][layer].items()}
+        va = v = z = np.zeros((5, size), dtype=np.int64)
+        for t in range(10):
+            va, v, z = step(cfg, va, v, z, r["s_a"][t], r["s_s"][t])
+            assert np.array_equal(va, r["va"][t]) and np.array_equal(v, r["v"][t]) and np.array_equal(z, r["z"][t])
+        assert r["s_s"].min() >= lo and r["s_s"].max() <= hi
+    hidden_z = out["record"]["hidden"]["z"].long().numpy()
+    s_out = np.clip(hidden_z @ w["w_o"] + w["b_o"], lo, hi)
+    assert np.array_equal(s_out, out["record"]["output"]["s_s"].round().long().numpy())
+    assert np.array_equal(out["out"].long().numpy(), out["record"]["output"]["z"].long().numpy())
+    assert out["out"].sum() > 0
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("qclif-train")
-    cfg = QCLIFTrainConfig(dataset="digits", hidden=32, epochs=6, limit=600, lr=1e-2)
+    cfg = QCLIFTrainConfig(dataset="digits", hidden=32, epochs=12, limit=600, lr=1e-2)
     return train_qclif(cfg, out=out, progress=False), cfg, out
 
 
@@ -83,17 +94,20 @@ def test_corrupt_qclif_checkpoint_is_named(tmp_path):
 def test_verify_runs_a_trained_neuron_bit_exactly_in_ngspice(trained):
     from neurospice.training.qclif_verify import verify_qclif_checkpoint
     m, _, _ = trained
-    r = verify_qclif_checkpoint(m["checkpoint"], samples=1, neurons=1, workers=1, progress=False)
-    assert r["neuron_samples"] == 1 and r["steps"] == 8
+    r = verify_qclif_checkpoint(m["checkpoint"], samples=1, neurons=1, workers=2, progress=False)
+    assert r["neuron_samples"] == 2 and r["output_neuron_samples"] == 1 and r["steps"] == 8
     assert r["bit_exact_agreement"] == 1.0, r["rows"]
 
 
 def test_verify_at_gate_level_covers_many_neurons(trained):
     from neurospice.training.qclif_verify import verify_qclif_checkpoint
     m, _, _ = trained
-    r = verify_qclif_checkpoint(m["checkpoint"], samples=6, neurons=5, workers=2, progress=False, level="gate")
-    assert r["neuron_samples"] == 30 and r["level"] == "gate"
+    r = verify_qclif_checkpoint(m["checkpoint"], samples=6, neurons=5, workers=2, progress=False, level="gate",
+                                output_neurons=10)
+    assert r["neuron_samples"] == 90 and r["output_neuron_samples"] == 60 and r["level"] == "gate"
     assert r["bit_exact_agreement"] == 1.0 and r["spikes_model"] > 0
+    # every output neuron ran: the circuit's own class, by decide, is the model's
+    assert r["accuracy_circuit"] == r["accuracy_model"]
 
 
 def _write_dvs_copy(root, per_split=100, seed=0):
@@ -132,7 +146,7 @@ def test_dvs_gesture_reader_on_a_generated_copy(tmp_path):
 def test_train_qclif_on_dvs_copy(tmp_path):
     pytest.importorskip("tonic")
     root = _write_dvs_copy(tmp_path / "dvs")
-    cfg = QCLIFTrainConfig(dataset=f"dvs:{root}", hidden=16, epochs=3, lr=1e-2)
+    cfg = QCLIFTrainConfig(dataset=f"dvs:{root}", hidden=16, epochs=6, lr=1e-2)
     m = train_qclif(cfg, out=tmp_path / "run", progress=False)
     assert m["inputs"] == 512 and m["steps"] == 20
     assert m["accuracy_test"] > 0.5          # 4 separable classes: chance is 0.25

@@ -12,6 +12,12 @@ has none (straight-through / surrogate):
   ``S·ReLU(Va)/2^(B−1)``; leak ``V >> k_s``: forward exact, backward ``V/2^k_s``;
 * spike ``z = H(acc − θ)``: triangle surrogate ``γ·max(0, 1 − |acc − θ|/θ)``, γ = 0.3.
 
+The class is read in hardware: an output layer of ``n_out`` neurons of the same kind, each fed
+the hidden spikes through its own integer synapses (``S_s = z·W_o + b_o``, apical ``S_a = b_oa``),
+and :func:`~neurospice.training.neurons.decide` reads their spikes (most spikes, a tie to the
+first). The output layer sees the hidden spikes of step ``t`` at its step ``t`` — one clock
+cycle later on the chip (the hidden registers' outputs), so an inference takes ``T + 1`` cycles.
+
 So the forward pass *is* the integer neuron: a trained network runs bit-exactly on the circuit.
 :class:`CLIFCell` is the float32 CLIF (:func:`neurospice.circuits.qclif.clif_step`, same
 pipelined structure, constants from :func:`~neurospice.circuits.qclif.float_equivalents`).
@@ -27,6 +33,10 @@ from .surrogate import straight_through, triangle_spike
 
 #: Surrogate gradient height (the issue's CLIF setting).
 SURROGATE_GAMMA = 0.3
+#: Output spike counts → logits for the cross-entropy loss: ``counts · LOGIT_STEPS / T`` (a
+#: count difference of ``T / 16`` spikes is one logit unit). A training choice: sharper than the
+#: memcap family's 8, as a tie of counts here is a wrong answer (README, *Training qCLIF networks*).
+LOGIT_STEPS = 16.0
 
 
 class QCLIFCell(nn.Module):
@@ -74,11 +84,13 @@ def quantize_weight(w: torch.Tensor, cfg: QCLIFConfig) -> torch.Tensor:
 
 
 class QCLIFRSNN(nn.Module):
-    """One recurrent layer of qCLIF (``neuron='qclif'``) or CLIF (``'clif'``) neurons + readout.
+    """One recurrent layer of qCLIF (``neuron='qclif'``) or CLIF (``'clif'``) neurons and an
+    output layer of the same neurons.
 
     Per step: ``S_s = x·W_s + z·W_s^rec + b_s``, ``S_a = c·W_a + z·W_a^rec + b_a`` (no
-    self-connections), then the neuron update; readout: spike counts · W_out (float, off-neuron).
-    ``c`` (context) is optional: without it the apical input comes from recurrence and bias.
+    self-connections), then the neuron update; output neurons: ``S_s = z·W_o + b_o``,
+    ``S_a = b_oa``. ``c`` (context) is optional: without it the apical input comes from
+    recurrence and bias.
     """
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, n_context: int = 0,
@@ -98,29 +110,45 @@ class QCLIFRSNN(nn.Module):
         self.w_a_rec = rnd(n_hidden, n_hidden, std=0.5 / n_hidden ** 0.5)
         # apical bias: the apical compartment starts depolarized, so the soma is not gated off
         self.b_a = nn.Parameter(torch.full((n_hidden,), 0.5))
-        self.w_out = nn.Parameter(torch.randn(n_hidden, n_out, generator=g) / n_hidden ** 0.5)
-        self.b_out = nn.Parameter(torch.zeros(n_out))
+        # output neurons: a hidden spike moves a soma by ~θ/√H at the start; apex depolarized
+        self.w_o = rnd(n_hidden, n_out, std=1.0 / n_hidden ** 0.5)
+        # ... and rests at V ≈ θ/2 (bias·2^k_s): inside the spike surrogate's support, so a silent
+        # output layer still passes gradient
+        self.b_o = nn.Parameter(torch.full((n_out,), 0.5 / 2 ** cfg.soma_leak_shift))
+        # output apex: qCLIF, the largest bias, so the modulation is at full gain (×1) from the
+        # second step (½θ would ramp through ×⅛..×½ for four steps of a short input); the float
+        # CLIF's apex is unbounded (gain ≈ Σ S_a / 2^(B−1)), so there ½θ, gain ×1 by step 4
+        b_oa = cfg.weight_range[1] / cfg.threshold if neuron == "qclif" else 0.5
+        self.b_oa = nn.Parameter(torch.full((n_out,), b_oa))
         self.register_buffer("no_self", 1 - torch.eye(n_hidden))
-        self.cell = QCLIFCell(cfg) if neuron == "qclif" else CLIFCell(cfg)
+        cell = QCLIFCell if neuron == "qclif" else CLIFCell
+        self.cell, self.out_cell = cell(cfg), cell(cfg)
 
     def integer_weights(self) -> dict[str, torch.Tensor]:
         """The weights and biases as the circuit holds them (integers for qCLIF)."""
         q = (lambda w: quantize_weight(w, self.cfg)) if self.neuron == "qclif" else \
             (lambda w: w * self.cfg.threshold)
         return {"w_s": q(self.w_s), "w_s_rec": q(self.w_s_rec) * self.no_self, "b_s": q(self.b_s),
-                "w_a": q(self.w_a), "w_a_rec": q(self.w_a_rec) * self.no_self, "b_a": q(self.b_a)}
+                "w_a": q(self.w_a), "w_a_rec": q(self.w_a_rec) * self.no_self, "b_a": q(self.b_a),
+                "w_o": q(self.w_o), "b_o": q(self.b_o), "b_oa": q(self.b_oa)}
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, record: bool = False) -> dict:
-        """``x [T, N, n_in]`` spikes (0/1), ``context [T, N, n_context]`` → logits ``[N, n_out]``;
-        ``record``: also the per-step synaptic sums and states ``[T, N, H]`` (for verify)."""
+        """``x [T, N, n_in]`` spikes (0/1), ``context [T, N, n_context]`` →
+        ``{'out': output spikes [T, N, n_out], 'logits' [N, n_out], 'spikes': hidden counts [N, H]}``;
+        ``record``: also every layer's per-step synaptic sums and states (``record['hidden']``
+        ``[T, N, H]``, ``record['output']`` ``[T, N, n_out]``; for verify)."""
         T, N, _ = x.shape
-        H = self.sizes[1]
+        H, O = self.sizes[1], self.sizes[2]
         w = self.integer_weights()
         lo, hi = self.cfg.bus_range
         clip_bus = (lambda s: straight_through(s, s.clamp(lo, hi))) if self.neuron == "qclif" else (lambda s: s)
         va = v = z = torch.zeros(N, H, device=x.device)
+        va_o = v_o = z_o = torch.zeros(N, O, device=x.device)
         counts = torch.zeros(N, H, device=x.device)
-        rec = {k: [] for k in ("s_a", "s_s", "va", "v", "z")}
+        s_oa = clip_bus(w["b_oa"].expand(N, O))
+        keys = ("s_a", "s_s", "va", "v", "z")
+        rec = {layer: {k: [] for k in keys} for layer in ("hidden", "output")}
+        outs = []
         for t in range(T):
             s_s = clip_bus(x[t] @ w["w_s"] + z @ w["w_s_rec"] + w["b_s"])
             a_in = z @ w["w_a_rec"] + w["b_a"]
@@ -129,10 +157,16 @@ class QCLIFRSNN(nn.Module):
             s_a = clip_bus(a_in)
             va, v, z = self.cell(va, v, z, s_a, s_s)
             counts = counts + z
+            s_os = clip_bus(z @ w["w_o"] + w["b_o"])
+            va_o, v_o, z_o = self.out_cell(va_o, v_o, z_o, s_oa, s_os)
+            outs.append(z_o)
             if record:
-                for key, val in (("s_a", s_a), ("s_s", s_s), ("va", va), ("v", v), ("z", z)):
-                    rec[key].append(val.detach())
-        out = {"logits": (counts / T) @ self.w_out + self.b_out, "spikes": counts}
+                for layer, vals in (("hidden", (s_a, s_s, va, v, z)), ("output", (s_oa, s_os, va_o, v_o, z_o))):
+                    for key, val in zip(keys, vals):
+                        rec[layer][key].append(val.detach())
+        out_spikes = torch.stack(outs)
+        out = {"out": out_spikes, "logits": out_spikes.sum(0) * (LOGIT_STEPS / T),
+               "spikes": counts}
         if record:
-            out["record"] = {k: torch.stack(val) for k, val in rec.items()}
+            out["record"] = {layer: {k: torch.stack(val) for k, val in r.items()} for layer, r in rec.items()}
         return out

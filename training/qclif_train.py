@@ -19,10 +19,11 @@ import torch
 from neurospice.circuits.qclif import QCLIFConfig
 from neurospice.files import atomic_write_json, atomic_write_text
 
-from .checkpoint import read_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint
 from .config import QCLIFTrainConfig
 from .datasets import load_dataset, load_dvs_gesture, stratified_split, validation_split
 from .loop import TrainingRun, fit, plot_history
+from .neurons import DECISION_RULE, decide
 from .qclif_net import QCLIFRSNN
 
 FAMILY = "qclif"
@@ -101,28 +102,38 @@ def build_model(cfg: QCLIFTrainConfig, n_in: int, n_out: int, n_context: int) ->
 
 
 def evaluate_qclif(model: QCLIFRSNN, data: SequenceData, device="cpu", batch: int = 256) -> dict:
+    """Accuracy by :func:`decide` on the output neurons' spikes; hidden and output spikes and
+    synaptic operations per inference."""
     model.eval()
-    correct, spikes, sops = 0, 0.0, 0.0
-    H = model.sizes[1]
+    correct, spikes, out_spikes, sops = 0, 0.0, 0.0, 0.0
+    _, H, O, _ = model.sizes
     with torch.no_grad():
         for i in range(0, len(data), batch):
             idx = np.arange(i, min(i + batch, len(data)))
             x, c, y = data.batch(idx, device)
             out = model(x, c)
-            correct += int((out["logits"].argmax(1) == y).sum())
-            spikes += float(out["spikes"].sum())
+            correct += int((decide(out["out"]) == y).sum())
+            hidden = float(out["spikes"].sum())
+            spikes += hidden
+            out_spikes += float(out["out"].sum())
             # on-chip synaptic operations: each input (and context) spike reaches H somas (apical
             # for context), each hidden spike 2·(H − 1) recurrent synapses (soma and apical, no
-            # self-connections); the off-neuron readout is not counted
+            # self-connections) and the O output neurons' somas
             sops += (float(x.sum()) + (float(c.sum()) if c is not None else 0.0)) * H \
-                + float(out["spikes"].sum()) * 2 * (H - 1)
+                + hidden * (2 * (H - 1) + O)
     model.train()
-    return {"accuracy": correct / len(data), "spikes_per_inference": spikes / len(data),
+    return {"accuracy": correct / len(data), "spikes_per_inference": (spikes + out_spikes) / len(data),
+            "output_spikes_per_inference": out_spikes / len(data),
             "synaptic_ops_per_inference": sops / len(data)}
 
 
 def load_qclif_checkpoint(path) -> dict:
-    return read_checkpoint(path, FAMILY)
+    ck = read_checkpoint(path, FAMILY)
+    if "w_out" in ck.get("state", {}):
+        raise CheckpointError(f"{path} holds a qCLIF network with the float readout layer of "
+                              "earlier versions; the class is now read by output neurons in "
+                              "hardware: train it again")
+    return ck
 
 
 def model_from_qclif_checkpoint(ck: dict) -> tuple[QCLIFRSNN, QCLIFTrainConfig]:
@@ -133,18 +144,20 @@ def model_from_qclif_checkpoint(ck: dict) -> tuple[QCLIFRSNN, QCLIFTrainConfig]:
     return model, cfg
 
 
-def energy_per_inference(artefact_path, steps: int, hidden: int) -> dict | None:
-    """Every neuron is clocked once per step: E = steps · hidden · (active energy per cycle)
-    from the qCLIF characterization artefact (``runs/qclif/qclif.json``), when there is one."""
+def energy_per_inference(artefact_path, steps: int, neurons: int) -> dict | None:
+    """Every neuron (hidden and output) is clocked once per step: E = steps · neurons · (active
+    energy per cycle) from the qCLIF characterization artefact (``runs/qclif/qclif.json``), when
+    there is one."""
     from neurospice.characterize.artefact import load_artefact
     path = Path(artefact_path)
     if not path.exists():
         return None
     art = load_artefact(path)
     cycle_J = art["nominal"]["energy_per_cycle_active_pJ"] * 1e-12
-    return {"energy_per_inference_pJ": steps * hidden * cycle_J * 1e12, "energy_per_cycle_pJ": cycle_J * 1e12,
-            "artefact": str(path), "assumption": "one clock cycle per neuron and time step at the "
-            "artefact's random-input activity; synapse weight memory and readout not counted"}
+    return {"energy_per_inference_pJ": steps * neurons * cycle_J * 1e12, "energy_per_cycle_pJ": cycle_J * 1e12,
+            "neurons": neurons, "artefact": str(path),
+            "assumption": "one clock cycle per neuron (hidden and output) and time step at the "
+            "artefact's random-input activity; synapse weight memory not counted"}
 
 
 def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = True,
@@ -168,10 +181,11 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
     def loss(batch):
         x, c, y = batch
         hooks = fault(model) if fault else []
-        logits = model(x, c)["logits"]
+        out = model(x, c)
         for h in hooks:
             h.remove()
-        return torch.nn.functional.cross_entropy(logits, y), int((logits.argmax(1) == y).sum()), len(y)
+        return (torch.nn.functional.cross_entropy(out["logits"], y), int((decide(out["out"]) == y).sum()),
+                len(y))
 
     run = TrainingRun(family=FAMILY, config=cfg, model=model, batches=batches, loss=loss,
                       validate=lambda: evaluate_qclif(model, val, cfg.device)["accuracy"],
@@ -186,7 +200,9 @@ def train_qclif(cfg: QCLIFTrainConfig, out="runs/train/qclif", progress: bool = 
                "accuracy_val_best": fitted["best_val"], "checkpoint": fitted["checkpoint"], "plot": str(plot),
                "steps": int(train.x.shape[0]), "inputs": int(train.x.shape[2]),
                "samples": {"train": len(train), "validation": len(val), "test": len(test)},
-               "energy": energy_per_inference(artefact, int(train.x.shape[0]), cfg.hidden),
+               "output_spikes_per_inference": ev["output_spikes_per_inference"],
+               "decision_rule": DECISION_RULE,
+               "energy": energy_per_inference(artefact, int(train.x.shape[0]), cfg.hidden + n_out),
                "history": fitted["history"], "wall_s": round(time.time() - t0, 1), "config": asdict(cfg)}
     atomic_write_json(out / "metrics.json", metrics, indent=1)
     return metrics

@@ -9,6 +9,10 @@ compared bit for bit with the model's state. Two levels of the one generated net
 
 The synaptic sums enter on the neuron's bus input (the saturating synapse array's output);
 the AND-gated ports stay idle here — they are checked by ``characterize qclif``'s random cycles.
+Both layers are sampled: ``neurons`` hidden and ``output_neurons`` output neurons per sample
+(default as many as hidden). Where every output neuron of a sample runs, the circuit's own
+class is read from their spikes by :func:`~neurospice.training.neurons.decide`
+(``accuracy_circuit``, against ``accuracy_model`` on the same samples).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import torch
 from neurospice.circuits.errors import NeurospiceError
 from neurospice.circuits.qclif import CycleInputs, QCLIFConfig
 
+from .neurons import decide
 from .qclif_train import load_qclif_checkpoint, make_data, model_from_qclif_checkpoint
 from .verify_common import check_counts, map_jobs, sample_neurons, tally
 
@@ -38,9 +43,12 @@ def _simulate_job(job: dict) -> dict:
 
 
 def verify_qclif_checkpoint(checkpoint, samples: int = 2, neurons: int = 2, workers: int = 2,
-                            seed: int = 40_000, progress: bool = True, level: str = "transistor") -> dict:
+                            seed: int = 40_000, progress: bool = True, level: str = "transistor",
+                            output_neurons: int | None = None) -> dict:
+    from neurospice import validate
     t0 = time.time()
     check_counts(samples, neurons, workers)
+    validate.whole("output_neurons", output_neurons, lo=0, optional=True)
     if level not in LEVELS:
         raise NeurospiceError(f"level must be one of {LEVELS}, not {level!r}")
     ck = load_qclif_checkpoint(checkpoint)
@@ -54,21 +62,40 @@ def verify_qclif_checkpoint(checkpoint, samples: int = 2, neurons: int = 2, work
     x, c, y = test.batch(np.arange(n))
     with torch.no_grad():
         out = model(x, c, record=True)
-    rec = {k: v.round().long().numpy() for k, v in out["record"].items()}   # [T, n, H]
+    rec = {layer: {k: v.round().long().numpy() for k, v in r.items()}       # [T, n, neurons]
+           for layer, r in out["record"].items()}
     qcfg = model.cfg
-    jobs = sample_neurons(n, model.sizes[1], neurons, seed)
-    payload = [{"cfg": asdict(qcfg), "level": level,
-                "s_a": rec["s_a"][:, i, j].tolist(), "s_s": rec["s_s"][:, i, j].tolist()} for i, j in jobs]
+    _, H, O, _ = model.sizes
+    n_out = neurons if output_neurons is None else output_neurons
+    jobs = [("hidden", i, j) for i, j in sample_neurons(n, H, neurons, seed)] + \
+        [("output", i, j) for i, j in sample_neurons(n, O, n_out, seed + 1)]
+    payload = [{"cfg": asdict(qcfg), "level": level, "s_a": rec[layer]["s_a"][:, i, j].tolist(),
+                "s_s": rec[layer]["s_s"][:, i, j].tolist()} for layer, i, j in jobs]
     circuits = map_jobs(_simulate_job, payload, workers, progress, "verify qclif", processes=True)
-    rows = [{"sample": i, "neuron": j, "circuit": circ, "model": {k: rec[k][:, i, j].tolist() for k in ("va", "v", "z")}}
-            for (i, j), circ in zip(jobs, circuits)]
-    # every register every step: the state as a tuple per step, compared as one value
-    exact = tally((list(zip(*(r["circuit"][k] for k in ("va", "v", "z")))),
-                   list(zip(*(r["model"][k] for k in ("va", "v", "z"))))) for r in rows)
+    rows = [{"layer": layer, "sample": i, "neuron": j, "circuit": circ,
+             "model": {k: rec[layer][k][:, i, j].tolist() for k in ("va", "v", "z")}}
+            for (layer, i, j), circ in zip(jobs, circuits)]
+
+    def registers(r, side):   # every register every step: the state as one value per step
+        return list(zip(*(r[side][k] for k in ("va", "v", "z"))))
+    exact = tally((registers(r, "circuit"), registers(r, "model")) for r in rows)
     spikes = tally((r["circuit"]["z"], r["model"]["z"]) for r in rows)
-    return {"bit_exact_agreement": exact["spike_agreement"], "spike_agreement": spikes["spike_agreement"],
-            "neuron_samples_bit_exact": round(exact["trains_identical"] * len(jobs)),
-            "neuron_samples": len(jobs), "samples": n,
-            "steps": int(x.shape[0]), "bits": qcfg.bits, "level": level,
-            "neurons_per_sample": len(jobs) // max(n, 1), "spikes_model": int(sum(sum(r["model"]["z"]) for r in rows)),
-            "rows": rows, "wall_s": round(time.time() - t0, 1)}
+    by_layer = {layer: tally((registers(r, "circuit"), registers(r, "model")) for r in rows if r["layer"] == layer)
+                for layer in ("hidden", "output")}
+    result = {"bit_exact_agreement": exact["spike_agreement"], "spike_agreement": spikes["spike_agreement"],
+              "bit_exact_agreement_hidden": by_layer["hidden"]["spike_agreement"] if neurons else None,
+              "bit_exact_agreement_output": by_layer["output"]["spike_agreement"] if n_out else None,
+              "neuron_samples_bit_exact": round(exact["trains_identical"] * len(jobs)),
+              "neuron_samples": len(jobs), "output_neuron_samples": sum(r["layer"] == "output" for r in rows),
+              "samples": n, "steps": int(x.shape[0]), "bits": qcfg.bits, "level": level,
+              "neurons_per_sample": len(jobs) // max(n, 1),
+              "spikes_model": int(sum(sum(r["model"]["z"]) for r in rows)), "rows": rows}
+    if n_out >= O:            # every output neuron ran: the circuit's own decision
+        circ = np.zeros((x.shape[0], n, O), np.int64)
+        for r in rows:
+            if r["layer"] == "output":
+                circ[:, r["sample"], r["neuron"]] = r["circuit"]["z"]
+        y_t = torch.as_tensor(np.asarray(y))
+        result["accuracy_circuit"] = float((decide(torch.as_tensor(circ)) == y_t).double().mean())
+        result["accuracy_model"] = float((decide(out["out"]) == y_t).double().mean())
+    return result | {"wall_s": round(time.time() - t0, 1)}
