@@ -27,7 +27,7 @@ from .config import CustomTrainConfig
 from .custom_net import CustomSNN
 from .datasets import encode, load_dataset, shift_range, spike_batches, stratified_split
 from .loop import TrainingRun, fit, plot_history
-from .neurons import DECISION_RULE, decide
+from .neurons import DECISION_RULE, LOGIT_STEPS, decide
 
 FAMILY = "custom"
 #: weight of the output layer's summed firing margin (per µA) next to spike counts in the loss
@@ -139,7 +139,7 @@ def train_custom(cfg: CustomTrainConfig, out: str | Path | None = None, progress
         s, yb = batch
         counts = model(s)
         logits = counts + MARGIN_WEIGHT_PER_UA * model.margin_sum
-        return nn.functional.cross_entropy(logits * (8.0 / cfg.steps), yb), int((counts.argmax(1) == yb).sum()), len(yb)
+        return nn.functional.cross_entropy(logits * (LOGIT_STEPS / cfg.steps), yb), int((counts.argmax(1) == yb).sum()), len(yb)
 
     def clamp():
         for w in model.weights:

@@ -29,7 +29,7 @@ from .config import MemcapTrainConfig
 from .datasets import encode, load_dataset, shift_range, spike_batches, stratified_split
 from .loop import TrainingRun, fit, plot_history
 from .memcap_net import DeviceMap, MemcapSNN
-from .neurons import DECISION_RULE, decide
+from .neurons import DECISION_RULE, LOGIT_STEPS, decide
 
 FAMILY = "memcap"      #: the family these checkpoints belong to (``lif`` trains as memcap ``ideal``)
 MARGIN_WEIGHT_PER_V = 0.5  #: weight of the output margin (per volt) next to spike counts
@@ -155,7 +155,7 @@ def train_memcap(cfg: MemcapTrainConfig, out: str | Path = "runs/train", progres
         # spike counts decide the class; the summed margin (V) keeps gradients alive while
         # outputs are silent or saturated
         logits = counts + MARGIN_WEIGHT_PER_V * model.margin_sum
-        value = nn.functional.cross_entropy(logits * (8.0 / cfg.steps), yb)
+        value = nn.functional.cross_entropy(logits * (LOGIT_STEPS / cfg.steps), yb)
         return value, int((counts.argmax(1) == yb).sum()), len(yb)
 
     def clamp():

@@ -27,6 +27,10 @@ from .surrogate import triangle_spike
 #: how the output layer's spikes name a class (:func:`decide`; metrics files quote it)
 DECISION_RULE = "most output spikes; a tie goes to the neuron that spiked first; still tied: wrong"
 
+#: output spike counts → logits for the training loss: ``counts · LOGIT_STEPS / steps`` (a
+#: count difference of ``steps / 8`` spikes is one logit unit); a training choice
+LOGIT_STEPS = 8.0
+
 
 def decide(out_spikes: torch.Tensor) -> torch.Tensor:
     """Output spikes ``[T, B, n_out]`` → class ``[B]`` by :data:`DECISION_RULE`; −1 where

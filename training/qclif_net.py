@@ -34,8 +34,9 @@ from .surrogate import straight_through, triangle_spike
 #: Surrogate gradient height (the issue's CLIF setting).
 SURROGATE_GAMMA = 0.3
 #: Output spike counts → logits for the cross-entropy loss: ``counts · LOGIT_STEPS / T`` (a
-#: count difference of ``T / 16`` spikes is one logit unit). A training choice: sharper than the
-#: memcap family's 8, as a tie of counts here is a wrong answer (README, *Training qCLIF networks*).
+#: count difference of ``T / 16`` spikes is one logit unit). A training choice: sharper than
+#: :data:`neurons.LOGIT_STEPS` (8) that the other families use, as ties of counts are frequent
+#: here and a tie is a wrong answer (README, *Training qCLIF networks*).
 LOGIT_STEPS = 16.0
 
 
