@@ -148,23 +148,24 @@ def characterized(tmp_path_factory):
         pytest.skip("sky130 PDK not found (neurospice fetch-pdk)")
     from neurospice.characterize.qclif import characterize_qclif
     out = tmp_path_factory.mktemp("qclif")
-    # two chunks of 50 cycles, one per worker (~3.5 core-s a cycle; the full characterization's
-    # 200 cycles are README figures of ``neurospice characterize qclif``)
-    return characterize_qclif(quick=True, cycles=100, out=out, workers=2), out
+    # two chunks of 25 cycles, one per worker (~4 core-s a cycle; the full characterization's
+    # 200 cycles are README figures of ``neurospice characterize qclif``; 50 random cycles from
+    # this seed saturate the adaptation register, empty it, and spike 13 times)
+    return characterize_qclif(quick=True, cycles=50, out=out, workers=2), out
 
 
 @pytest.mark.sky130
 @pytest.mark.slow
-def test_spice_is_bit_exact_over_100_random_cycles(characterized):
+def test_spice_is_bit_exact_over_50_random_cycles(characterized):
     """sky130 tt, 1.8 V, 100 MHz, transistor level: every register every cycle equals the
     golden model (the independent reference), and both compartments were exercised."""
     r, out = characterized
-    assert r["bit_exact"] is True and r["cycles"] >= 100
+    assert r["bit_exact"] is True and r["cycles"] >= 50
     assert len(r["chunks"]) == 2
     assert r["nominal"]["spikes"] > 10
     chunks = r["chunks"]
     va = np.concatenate([c["registers"]["va"] for c in chunks])
-    assert va.max() == 255 and (va == 0).sum() > 0 and len(np.unique(va)) > 50
+    assert va.max() == 255 and (va == 0).sum() > 0 and len(np.unique(va)) > 20
 
 
 @pytest.mark.sky130

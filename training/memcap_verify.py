@@ -81,7 +81,9 @@ def verify_checkpoint(checkpoint, samples: int = 100, hidden_neurons: int = 0, w
     hidden = rec[0].numpy().astype(int)   # [T, n, H]
     outs = rec[-1].numpy().astype(int)    # [T, n, O]
     s_np = s_in.numpy().astype(int)
-    key = hashlib.sha256((sha256_file(checkpoint) + device_model + str(seed)).encode()).hexdigest()[:16]
+    # the simulator settings are part of what a cached row answers
+    settings = f"{mc.SIM_RELTOL}/{mc.TRAN_MAX_STEP_S}"
+    key = hashlib.sha256((sha256_file(checkpoint) + device_model + str(seed) + settings).encode()).hexdigest()[:16]
     cache = Path(out or Path(checkpoint).parent / "verify") / key
     cache.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
