@@ -347,7 +347,7 @@ class DiffNeuronDesign(NeuronDesign):
 def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spikes: np.ndarray,
                       caps_pos_F, caps_neg_F, multiplicity=None, v_pos0_V: float = 0.0,
                       v_neg0_V: float | None = None, read_equivalent: bool = False,
-                      dvth_V: dict | None = None) -> NeuronPoint:
+                      dvth_V: dict | None = None, multiplicity_neg=None) -> NeuronPoint:
     """Netlist of one differential neuron driven by ``spikes`` [T, n_inputs] (0/1).
 
     ``dvth_V`` (a Monte Carlo sample): threshold shift per device role; the comparator's
@@ -355,13 +355,16 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     ``mirror_b``), so their mismatch moves its offset.
 
     Input row ``i`` drives both ``caps_pos_F[i]`` (onto ``memp``) and ``caps_neg_F[i]``
-    (onto ``memn``); ``multiplicity[i]`` lumps that many identical rows.
+    (onto ``memn``); ``multiplicity[i]`` lumps that many identical rows (``multiplicity_neg``,
+    if given, is the ``memn`` side's own: the two sides share only the ideal input sources, so
+    each side may group its rows differently; a multiplicity of 0 leaves the row off that side).
     """
     spikes = np.atleast_2d(np.asarray(spikes))
     n_steps, n_in = spikes.shape
     cp = np.broadcast_to(np.asarray(caps_pos_F, float), (n_in,))
     cn = np.broadcast_to(np.asarray(caps_neg_F, float), (n_in,))
     mult = np.ones(n_in, int) if multiplicity is None else np.broadcast_to(np.asarray(multiplicity, int), (n_in,))
+    mult_neg = mult if multiplicity_neg is None else np.broadcast_to(np.asarray(multiplicity_neg, int), (n_in,))
     d = design
     v_neg0_V = d.v_ref_V if v_neg0_V is None else v_neg0_V
     models: list[str] = []
@@ -369,8 +372,8 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     mos = _mos_emitter(tech, tag, models, body, dvth_V)
 
     pk = "p" if tech.name == "generic-180nm" else "p_hvt"
-    for side, mem, caps in (("p", "memp", cp), ("n", "memn", cn)):
-        _pumps(mos, body, d, side, mem, "in", caps, mult, read_equivalent)
+    for side, mem, caps, m in (("p", "memp", cp, mult), ("n", "memn", cn, mult_neg)):
+        _pumps(mos, body, d, side, mem, "in", caps, m, read_equivalent)
         body.append(f"Cmem{side} {mem} 0 {d.c_mem_F:.6g}")
         mos(f"LK{side}", mem, "vlk", "0", "0", "n", d.leak_w_um, d.leak_l_um, "leak")
         mos(f"RES{side}", mem, "fire" if d.fire_enabled else "0", "0" if side == "p" else "vref",

@@ -37,8 +37,13 @@ def cmd_train(args) -> dict:
 
 
 def cmd_verify(args) -> dict:
+    from neurospice.circuits.errors import ConfigError
     from neurospice.training.checkpoint import checkpoint_family
     family, _ = checkpoint_family(args.checkpoint)
+    if args.whole_network and not family.verifies_whole_network:
+        raise ConfigError(f"verify --whole-network: the {family.name} family re-simulates sampled "
+                          "neurons only (families with whole-network verify: "
+                          f"{', '.join(f.name for f in registry.families() if f.verifies_whole_network)})")
     return family.verify(args.checkpoint, args)
 
 
@@ -153,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--hidden-neurons", type=int, default=None,
                    help="neurons re-simulated per sample (default: the family's)")
     v.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    v.add_argument("--whole-network", action="store_true",
+                   help="every layer in ngspice, each driven by the previous layer's circuit spikes: "
+                        "the circuit's own accuracy and per-layer agreement")
     for family in registry.families():
         family.add_verify_options(v)
     _json_flag(v)

@@ -57,6 +57,9 @@ class Family:
     comparable: bool = False
     #: checkpoint ``format`` strings of files written before checkpoints named their family
     legacy_checkpoint_formats: tuple[str, ...] = ()
+    #: ``verify --whole-network``: every layer in the simulator, each driven by the previous
+    #: layer's circuit spikes (the family's ``verify`` reads ``args.whole_network``)
+    verifies_whole_network: bool = False
 
     def with_argument(self, argument: str) -> "Family":
         """The family for ``NAME:ARGUMENT`` (e.g. ``custom:my_neuron.toml``): a family that

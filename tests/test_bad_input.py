@@ -9,6 +9,7 @@ import pytest
 from neurospice.cli import main
 
 CK = "{ck}"          # a checkpoint file naming the memcap family (made by the fixture)
+CK_SFQ = "{ck_sfq}"  # one naming the SFQ family
 OUT = "{out}"
 
 CASES = [
@@ -73,6 +74,11 @@ CASES = [
     (["verify", CK, "--hidden-neurons", "-1"], "ConfigError", "hidden_neurons must be ≥ 0, got -1"),
     (["verify", CK, "--workers", "0"], "ConfigError", "workers must be ≥ 1, got 0"),
     (["verify", "/no/such.pt"], "CheckpointError", "checkpoint /no/such.pt not found"),
+    (["verify", CK, "--whole-network", "--hidden-neurons", "2"], "ConfigError",
+     "--whole-network simulates every neuron: --hidden-neurons has nothing to choose"),
+    (["verify", CK, "--whole-network", "--samples", "0"], "ConfigError", "samples must be ≥ 1, got 0"),
+    (["verify", CK_SFQ, "--whole-network"], "ConfigError",
+     "verify --whole-network: the sfq family re-simulates sampled neurons only"),
     (["export", "/no/such.pt", "--nir", OUT + "/x.nir"], "CheckpointError", "checkpoint /no/such.pt not found"),
     (["export", CK, "--nir", OUT + "/x.nir", "--dt-convention", "brian"], "UsageError", "invalid choice: 'brian'"),
     (["export", CK, "--nir", OUT + "/x.nir", "--check-in", "brian"], "UsageError", "invalid choice: 'brian'"),
@@ -94,15 +100,17 @@ def places(tmp_path, monkeypatch):
     import torch
     ck = tmp_path / "ck.pt"
     torch.save({"format": "neurospice.checkpoint", "version": 2, "family": "memcap", "config": {}}, ck)
+    ck_sfq = tmp_path / "ck_sfq.pt"
+    torch.save({"format": "neurospice.checkpoint", "version": 2, "family": "sfq", "config": {}}, ck_sfq)
     cache = tmp_path / "cache"
     monkeypatch.setenv("NEUROSPICE_CACHE", str(cache))
     monkeypatch.chdir(tmp_path)                # default output folders would land here
-    return {"ck": str(ck), "out": str(tmp_path / "out"), "cache": cache, "root": tmp_path}
+    return {"ck": str(ck), "ck_sfq": str(ck_sfq), "out": str(tmp_path / "out"), "cache": cache, "root": tmp_path}
 
 
 @pytest.mark.parametrize("argv, error, words", CASES, ids=[" ".join(c[0][:4]) for c in CASES])
 def test_bad_input_is_refused_up_front(argv, error, words, places, capsys):
-    argv = [a.format(ck=places["ck"], out=places["out"]) for a in argv]
+    argv = [a.format(ck=places["ck"], ck_sfq=places["ck_sfq"], out=places["out"]) for a in argv]
     before = sorted(p.name for p in places["root"].iterdir())
     assert main(argv + ["--json"]) == 2
     cap = capsys.readouterr()

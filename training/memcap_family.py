@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurospice.circuits.errors import ConfigError
 from neurospice.registry import Family, add_option
 
 from .config import MemcapTrainConfig
@@ -43,6 +44,7 @@ class MemcapFamily(Family):
     comparable = True
     variation = "capacitance spread σ_C/C per device, + comparator offset mismatch (Monte Carlo σ)"
     legacy_checkpoint_formats = ("neurospice.checkpoint",)   # version 1, before 'family'
+    verifies_whole_network = True
     train_mode = "aware"          #: what ``compare`` trains this family as
 
     # -- characterize --------------------------------------------------------------------
@@ -131,7 +133,13 @@ class MemcapFamily(Family):
                    help="memcap: memcapacitors as read-regime capacitors or the full Biolek model")
 
     def verify(self, checkpoint, args):
-        from .memcap_verify import verify_checkpoint
+        from .memcap_verify import verify_checkpoint, verify_whole_network
+        if args.whole_network:
+            if args.hidden_neurons is not None:
+                raise ConfigError("verify --whole-network simulates every neuron: --hidden-neurons "
+                                  "has nothing to choose")
+            return verify_whole_network(checkpoint, samples=_given(args.samples, 100), workers=args.workers,
+                                        device_model=args.device_model, progress=not args.json)
         return verify_checkpoint(checkpoint, samples=_given(args.samples, 100),
                                  hidden_neurons=_given(args.hidden_neurons, 0), workers=args.workers,
                                  device_model=args.device_model, progress=not args.json)
@@ -192,6 +200,7 @@ class LifFamily(MemcapFamily):
     trainable = False
     variation = "weight (capacitance) spread σ_C/C per synapse"
     legacy_checkpoint_formats = ()
+    verifies_whole_network = False
     train_mode = "ideal"
 
     def characterize_targets(self):
