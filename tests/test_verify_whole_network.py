@@ -76,3 +76,35 @@ def test_whole_network_in_ngspice_through_the_cli(checkpoint, capsys):
     assert 0 <= r["accuracy_circuit"] <= 1
     assert any("idle input rows" in x for x in r["idealized"])
     assert any("read-regime" in x for x in r["idealized"])
+
+
+def test_grouped_rows_simulate_as_the_rows_one_by_one():
+    """A neuron's rows with the same spike train and capacitance become one row of that
+    multiplicity, per side: the same membranes in ngspice as every row on its own (both
+    neurons in one deck, so they share the time steps)."""
+    from neurospice.circuits import memcap as mc
+    from neurospice.circuits.engine import run_netlist
+    from neurospice.circuits.technology import generic
+    from neurospice.training.memcap_verify import _neuron_rows
+    rng = np.random.default_rng(3)
+    patterns = rng.integers(0, 2, size=(4, 8))                  # 4 distinct trains, 8 steps
+    trains = patterns[rng.integers(0, 4, size=30)]              # 30 rows, many repeated
+    trains[25:] = 0                                             # and 5 idle ones
+    levels = np.array([2e-15, 8e-15, 14e-15, 20e-15])
+    cp, cn = levels[rng.integers(0, 4, 30)], levels[rng.integers(0, 4, 30)]
+    design, tech = mc.DiffNeuronDesign(), generic("tt")
+    sp, a, c, m_p, m_n = _neuron_rows(trains.T, cp, cn)
+    assert sp.shape[1] < 2 * 30                                  # fewer rows than the pumps
+    idle = trains.sum(1) == 0
+    # the reference: every active row on its own, the idle ones lumped as the grouping does
+    ref_sp = np.concatenate([trains[~idle].T, np.zeros((8, 1), int)], 1)
+    ref_p = list(cp[~idle]) + [cp[idle].mean()]
+    ref_n = list(cn[~idle]) + [cn[idle].mean()]
+    ref_m = [1] * int((~idle).sum()) + [int(idle.sum())]
+    pts = [mc.diff_neuron_point("g", tech, design, sp, a, c, m_p, read_equivalent=True, multiplicity_neg=m_n),
+           mc.diff_neuron_point("r", tech, design, ref_sp, ref_p, ref_n, ref_m, read_equivalent=True)]
+    plot = run_netlist(mc.assemble(tech, pts), circuit="grouping").plot
+    grouped, reference = (mc.measure_diff(plot, p, design) for p in pts)
+    for key in ("v_p_end_V", "v_n_end_V", "v_p_peak_V", "v_n_peak_V"):
+        assert np.max(np.abs(np.subtract(grouped[key], reference[key]))) < 1e-4, key
+    assert grouped["spikes"] == reference["spikes"] and sum(reference["spikes"]) > 0
