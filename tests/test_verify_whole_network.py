@@ -108,3 +108,22 @@ def test_grouped_rows_simulate_as_the_rows_one_by_one():
     for key in ("v_p_end_V", "v_n_end_V", "v_p_peak_V", "v_n_peak_V"):
         assert np.max(np.abs(np.subtract(grouped[key], reference[key]))) < 1e-4, key
     assert grouped["spikes"] == reference["spikes"] and sum(reference["spikes"]) > 0
+
+
+def test_spread_capacitance_pumps_less_than_the_tables_lumping():
+    """The differential tables realize an active capacitance as the fewest rows near C_max
+    (``MemcapDiffRecipe``); a layer spreads it over many small rows, each its own pump, and
+    those move the membrane less (the diode's drop is paid per pump). README: the reason
+    ``--whole-network`` finds the MNIST hidden layer firing more than the model."""
+    from neurospice.circuits import memcap as mc
+    from neurospice.circuits.engine import run_netlist
+    from neurospice.circuits.technology import generic
+    d, tech = mc.DiffNeuronDesign(fire_enabled=False), generic("tt")
+    mid = 0.5 * (d.device.c_min_F + d.device.c_max_F)
+    total_F, pts = 200e-15, []
+    for tag, rows in (("few", 10), ("many", 50)):               # 20 fF rows, 4 fF rows
+        pts.append(mc.diff_neuron_point(tag, tech, d, np.array([[1, 0]]), [total_F / rows, mid],
+                                        [d.device.c_min_F, mid], [rows, 784 - rows], read_equivalent=True))
+    plot = run_netlist(mc.assemble(tech, pts), circuit="spread").plot
+    few, many = (mc.measure_diff(plot, p, d)["v_p_end_V"][0] for p in pts)
+    assert many < 0.9 * few, (few, many)
