@@ -90,7 +90,8 @@ def cmd_export(args) -> dict:
 def cmd_families(args) -> dict:
     return {"families": {f.name: {"summary": f.summary, "module": type(f).__module__,
                                   "characterize": sorted(f.characterize_targets()),
-                                  "trainable": f.trainable, "comparable": f.comparable}
+                                  "trainable": f.trainable, "comparable": f.comparable,
+                                  "verifies_whole_network": f.verifies_whole_network}
                          for f in registry.families()}}
 
 

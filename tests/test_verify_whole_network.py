@@ -127,3 +127,10 @@ def test_spread_capacitance_pumps_less_than_the_tables_lumping():
     plot = run_netlist(mc.assemble(tech, pts), circuit="spread").plot
     few, many = (mc.measure_diff(plot, p, d)["v_p_end_V"][0] for p in pts)
     assert many < 0.9 * few, (few, many)
+
+
+def test_families_say_which_verify_the_whole_network(capsys):
+    assert main(["families", "--json"]) == 0
+    fams = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["families"]
+    assert fams["memcap"]["verifies_whole_network"] is True
+    assert not any(f["verifies_whole_network"] for name, f in fams.items() if name != "memcap")
