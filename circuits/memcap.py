@@ -255,7 +255,7 @@ def memcap_library() -> str:
 #: Transient options: a bounded step keeps every point's waveform resolved (the pump edge is 0.2 ns).
 TRAN_MAX_STEP_S = 20e-12
 #: ngspice's default relative tolerance: 1e-4 moved no table entry by more than 0.8 mV and no
-#: spike or threshold at all, for 1.4-7x the analysis time (README, *Simulation settings*)
+#: spike or threshold at all, for 1.4-7x the analysis time (README, *Simulator settings*)
 SIM_RELTOL = 1e-3
 
 

@@ -44,6 +44,8 @@ def cmd_verify(args) -> dict:
         raise ConfigError(f"verify --whole-network: the {family.name} family re-simulates sampled "
                           "neurons only (families with whole-network verify: "
                           f"{', '.join(f.name for f in registry.families() if f.verifies_whole_network)})")
+    if args.whole_network and args.hidden_neurons is not None:
+        raise ConfigError("verify --whole-network simulates every neuron: --hidden-neurons has nothing to choose")
     return family.verify(args.checkpoint, args)
 
 

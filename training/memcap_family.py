@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from neurospice.circuits.errors import ConfigError
 from neurospice.registry import Family, add_option
 
 from .config import MemcapTrainConfig
@@ -135,9 +134,6 @@ class MemcapFamily(Family):
     def verify(self, checkpoint, args):
         from .memcap_verify import verify_checkpoint, verify_whole_network
         if args.whole_network:
-            if args.hidden_neurons is not None:
-                raise ConfigError("verify --whole-network simulates every neuron: --hidden-neurons "
-                                  "has nothing to choose")
             return verify_whole_network(checkpoint, samples=_given(args.samples, 100), workers=args.workers,
                                         device_model=args.device_model, progress=not args.json)
         return verify_checkpoint(checkpoint, samples=_given(args.samples, 100),

@@ -52,12 +52,8 @@ def _neuron_rows(spikes_in: np.ndarray, cp: np.ndarray, cn: np.ndarray):
     active = trains.any(1)
     sp, caps_p, caps_n, mult_p, mult_n = [], [], [], [], []
     for side, caps in ((0, np.asarray(cp, float)), (1, np.asarray(cn, float))):
-        if active.any():
-            keys, counts = np.unique(np.column_stack([trains[active], caps[active]]), axis=0,
-                                     return_counts=True)
-            groups = [(key[:-1].astype(int), float(key[-1]), int(k)) for key, k in zip(keys, counts)]
-        else:
-            groups = []
+        keys, counts = np.unique(np.column_stack([trains[active], caps[active]]), axis=0, return_counts=True)
+        groups = [(key[:-1].astype(int), float(key[-1]), int(k)) for key, k in zip(keys, counts)]
         if (~active).any():
             groups.append((np.zeros(trains.shape[1], int), float(caps[~active].mean()), int((~active).sum())))
         for train, c, k in groups:
