@@ -24,9 +24,10 @@ from ..circuits import sfq
 from ..circuits.errors import NeurospiceError
 from ..files import atomic_savefig
 from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
-from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench,
-                          BiasError, bench_neuron, bench_netlist, check, dut_stats, expected_transfer,
-                          margin_pct, neuron_transfer, read_bench)
+from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, INHIBITION_EXPECTED, NEURON_INHIBITORY,
+                          NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench, BiasError, bench_inhibition,
+                          bench_neuron, bench_netlist, check, dut_stats, expected_transfer, margin_pct,
+                          neuron_transfer, read_bench, spikes_per_step)
 from .sweep import Sweep, run_searches
 
 #: the maximum-rate bisection sets the static energy per spike, so it keeps at least this many
@@ -44,11 +45,15 @@ def bench_for(point: dict) -> Bench:
     (``bench = "neuron"``, ``stages``, ``rate_Hz``)."""
     if point["bench"] == "neuron":
         return bench_neuron(int(point["stages"]), rate_Hz=float(point.get("rate_Hz", NOMINAL_RATE_HZ)))
+    if point["bench"] == "neuron_inhibition":
+        stepped = bench_inhibition()
+        stepped.bench.stepped = stepped
+        return stepped.bench
     try:
         return CELL_BENCHES[point["bench"]]()
     except KeyError:
-        raise NeurospiceError(f"unknown SFQ bench {point['bench']!r}; have {sorted(CELL_BENCHES)} "
-                              "and 'neuron'") from None
+        raise NeurospiceError(f"unknown SFQ bench {point['bench']!r}; have {sorted(CELL_BENCHES)}, "
+                              "'neuron' and 'neuron_inhibition'") from None
 
 
 @register_recipe
@@ -60,7 +65,7 @@ class SFQBenchRecipe(WholeDeckRecipe):
     transfer (and, at nominal bias and rate, the traces its plot needs)."""
 
     name: str = "sfq_bench"
-    version: int = 1
+    version: int = 2           #: 2: the neuron has inhibit gates
 
     def build(self, point, tag, tech, options):
         bench = bench_for(point)
@@ -74,6 +79,9 @@ class SFQBenchRecipe(WholeDeckRecipe):
                "bias_work_J": run.bias_work_J, "ok": check(b, run)}
         if b.dut:
             out["dut"] = dut_stats(run, b.dut)
+        if point["bench"] == "neuron_inhibition":
+            out["steps"] = spikes_per_step(b.stepped, run) if run.pulses["O_J1"] else []
+            out["ok"] = not run.early and out["steps"] == INHIBITION_EXPECTED
         if point["bench"] == "neuron":
             out["transfer"] = neuron_transfer(b, run, len(b.input_times))
             out["input_times_s"] = list(b.input_times)
@@ -163,6 +171,21 @@ def neuron_task(stages: int, steps: int, margin: bool = True):
             "traces": run.get("traces"), "input_times_s": run["input_times_s"]}
 
 
+#: bias scales of the inhibition check in a full run (the cells' truth-table biases)
+INHIBITION_BIASES = (0.8, 1.0, 1.2)
+
+
+def inhibition_task(biases=INHIBITION_BIASES):
+    """The neuron with inhibitory inputs against the hand-worked table of
+    :data:`~neurospice.characterize.sfq_benches.INHIBITION_EXPECTED` at each bias scale."""
+    runs = yield [_at({"bench": "neuron_inhibition"}, b) for b in biases]
+    return {"expected": INHIBITION_EXPECTED,
+            "by_bias": {str(b): {"steps": r["steps"] if r else None, "ok": bool(r and r["ok"])}
+                        for b, r in zip(biases, runs)},
+            "counts_correct": all(r and r["ok"] for r in runs),
+            "jj_count": runs[0]["dut"]["jj_count"] if runs[0] else None}
+
+
 def rate_task(stages: int, lo_Hz: float = 1e9, hi_Hz: float = 150e9, steps: int = 6):
     """Highest input rate (Hz) at which the neuron still counts right (geometric bisection
     between ``lo_Hz``, which must work, and ``hi_Hz``)."""
@@ -199,7 +222,7 @@ def plot_neuron(neuron: dict, stages: int, path) -> str:
     axes[-1].set_ylabel("output\nmV")
     axes[-1].set_xlabel("time (ps)")
     fig.suptitle(f"SFQ counting neuron, threshold {2 ** stages}: {len(neuron['input_times_s'])} inputs at "
-                 f"{NOMINAL_RATE_HZ / 1e9:g} GHz over 16 lines → {neuron['transfer_spikes'][-1]} spikes")
+                 f"{NOMINAL_RATE_HZ / 1e9:g} GHz over {NEURON_INPUTS} lines → {neuron['transfer_spikes'][-1]} spikes")
     fig.tight_layout()
     atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
@@ -211,7 +234,7 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
                      margins_for: tuple[int, ...] | None = None, cache=None,
                      thresholds: tuple[int, ...] | None = None, rate_steps: int | None = None,
                      rate_bounds_Hz: tuple[float, float] = (1e9, 150e9)) -> dict:
-    """Cells (function, margins, bias, energy) and the 16-input counting neuron (transfer for
+    """Cells (function, margins, bias, energy) and the signed counting neuron (transfer for
     every threshold, margins, maximum input rate, energy per spike); artefact + plot under
     ``out``. ``quick``: thresholds 1, 2 and 4 only, coarser bisections; ``cells=False`` skips
     the cell table (the neuron is what training needs); ``workers``/``scheduler``: the sweep
@@ -248,14 +271,16 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     rate_steps = rate_steps if rate_steps is not None else max(MIN_RATE_STEPS, steps - 1)
     with_neuron = bool(stage_list)            # thresholds=(): the cells alone, no neuron
     tasks = ([rate_task(2, *rate_bounds_Hz, steps=rate_steps)] * with_neuron
+             + [inhibition_task((1.0,) if quick else INHIBITION_BIASES)] * with_neuron
              + [neuron_task(k, steps, margins_for is None or 2 ** k in margins_for) for k in stage_list]
              + [cell_task(name, steps) for name in names])
     template = Sweep(recipe="sfq_bench", axes={}, technology="generic")
     answers, stats = run_searches(tasks, template, workers=workers, scheduler=scheduler, cache=cache,
                                   progress=progress)
-    rate_Hz = answers[0] if with_neuron else None
-    neurons = {2 ** k: a for k, a in zip(stage_list, answers[with_neuron:with_neuron + len(stage_list)])}
-    cell_res = dict(zip(names, answers[with_neuron + len(stage_list):]))
+    rate_Hz, inhibition = answers[:2] if with_neuron else (None, None)
+    first = 2 * with_neuron
+    neurons = {2 ** k: a for k, a in zip(stage_list, answers[first:first + len(stage_list)])}
+    cell_res = dict(zip(names, answers[first + len(stage_list):]))
     out.mkdir(parents=True, exist_ok=True)
     head_thr = (4 if 4 in neurons else max(neurons)) if neurons else None
     plot = (plot_neuron(neurons[head_thr], int(math.log2(head_thr)), out / f"sfq_neuron_T{head_thr}.png")
@@ -270,10 +295,13 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
         "bias_margin_pct": min((n["margin_pct"] for n in neurons.values() if n["margin_pct"] is not None),
                                default=None),
         "max_input_rate_GHz": round(rate_Hz / 1e9, 1) if rate_Hz else None,
-        "counts_correct": all(n["counts_correct"] for n in neurons.values()) if neurons else None,
+        "counts_correct": (all(n["counts_correct"] for n in neurons.values()) and inhibition["counts_correct"]
+                           if neurons else None),
+        "inhibition": inhibition,
         "energy_per_spike_aJ": headline.get("energy_per_spike_aJ"), "headline_threshold": head_thr,
         "thresholds": sorted(neurons),
         "fan_in": NEURON_INPUTS,
+        "fan_in_inhibitory": NEURON_INHIBITORY,
         "threshold_programmable": True,
         "cells": cell_res,
         "neurons": {str(k): v for k, v in neurons.items()},
@@ -282,7 +310,9 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
                   "2π slip) + static power of a resistive bias network at the bias voltage over "
                   "one spike period at the maximum input rate; cryocooling not included. "
                   "One netlist (4 counter stages) programmed on chip by fix/free control pulses to each "
-                  "threshold; every run starts with the flush input."),
+                  "threshold; every run starts with the flush input. fan_in excitatory lines (merger "
+                  "tree) and fan_in_inhibitory inhibitory lines (one inhibit gate each); the "
+                  "inhibition check runs the hand-worked table INHIBITION_EXPECTED."),
     }
     art = save_artefact({"family": "sfq", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "provenance": {"junction_model": vars(sfq.JJModel()), "step_s": STEP_S,

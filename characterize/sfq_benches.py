@@ -246,36 +246,68 @@ def bench_tff() -> Bench:
     return bench
 
 
+def bench_inhibit() -> Bench:
+    """Inhibit gate: an excitatory pulse passes (1); an inhibitory one, then an excitatory one
+    absorbed (0) and the next passes (1); two inhibitory ones (the second escapes), an excitatory
+    one absorbed (0), the next passes (1)."""
+    gap = 60e-12
+    t0 = SETTLE_S + 20e-12
+    clk = [t0, t0 + 2 * gap, t0 + 3 * gap, t0 + 6 * gap, t0 + 7 * gap]
+    inh = [t0 + gap, t0 + 4 * gap, t0 + 5 * gap]
+
+    def build(s):
+        fi, li = _line_in("JI", "i", inh, s)
+        fc, lc = _line_in("JC", "c", clk, s)
+        return [*fi, *fc, cells.inhibit_gate("X", "i", "c", "q", s), *_line_out("q", s)], [li, lc]
+    passed = [clk[0], clk[2], clk[4]]
+    return Bench("inhibit", build, clk[-1] + 100e-12, {"O_J1": 3, "JI_J1": 3, "JC_J1": 5},
+                 windows={"O_J1": [(t, t + 50e-12) for t in passed]}, dut="X")
+
+
 CELL_BENCHES = {"dc_to_sfq": bench_dc_to_sfq, "jtl": bench_jtl, "splitter": bench_splitter,
-                "merger": bench_merger, "dff": bench_dff, "tff": bench_tff}
+                "merger": bench_merger, "dff": bench_dff, "tff": bench_tff, "inhibit": bench_inhibit}
 
-#: inputs of the neuron (seed 002's 16-input neuron)
+#: excitatory inputs of the neuron (the merger tree's leaves; seed 002's neuron had 16)
 NEURON_INPUTS = 16
+#: inhibitory inputs of the neuron (one inhibit gate each)
+NEURON_INHIBITORY = 16
 
+
+#: an upper bound of one inhibit gate's delay with its JTLs (10.5 ps measured at nominal bias)
+INHIBIT_STAGE_DELAY_S = 15e-12
 
 #: counter stages of the characterized neuron: thresholds 1, 2, 4, 8, 16
 NEURON_STAGES = 4
 
 
 def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush: float,
-                            stop_s: float, stages: int = NEURON_STAGES) -> Bench:
+                            stop_s: float, stages: int = NEURON_STAGES,
+                            inhibit_times: dict | None = None) -> Bench:
     """The 4-stage neuron programmed on chip to ``2**counting`` (fix all at ``SETTLE_S``, free
     the first ``counting`` one edge later), a flush pulse on line 0 at ``t_flush`` and then
-    the pulses ``line_times {line: [t, …]}`` (each line's pulses ≥ ``EDGE_GAP_S`` apart).
-    No expectations: callers set ``expect``/``windows``."""
+    the excitatory pulses ``line_times {line: [t, …]}`` and inhibitory ones ``inhibit_times``
+    (each line's pulses ≥ ``EDGE_GAP_S`` apart). No expectations: callers set
+    ``expect``/``windows``."""
     if not 0 <= counting <= stages:
         raise NeurospiceError(f"{counting} counting stages out of {stages}")
     t_fix, t_free = SETTLE_S, SETTLE_S + EDGE_GAP_S
     if t_flush < t_free + EDGE_GAP_S:
         raise NeurospiceError("the flush must come after programming")
-    lines_t = {k: sorted(([t_flush] if k == 0 else []) + list(line_times.get(k, [])))
+    inhibit_times = inhibit_times or {}
+    bad = [k for k in [*line_times, *inhibit_times]
+           if not 0 <= k < max(NEURON_INPUTS, NEURON_INHIBITORY)]
+    bad += [k for k in line_times if k >= NEURON_INPUTS] + [k for k in inhibit_times if k >= NEURON_INHIBITORY]
+    if bad:
+        raise NeurospiceError(f"the neuron has {NEURON_INPUTS} excitatory and {NEURON_INHIBITORY} "
+                              f"inhibitory lines; got pulses for line(s) {sorted(set(bad))}")
+    lines_t = {("e", k): sorted(([t_flush] if k == 0 else []) + list(line_times.get(k, [])))
                for k in range(NEURON_INPUTS)}
+    lines_t.update({("i", k): sorted(inhibit_times.get(k, [])) for k in range(NEURON_INHIBITORY)})
     if any(len(v) > 1 and min(np.diff(v)) < EDGE_GAP_S for v in lines_t.values()):
         raise NeurospiceError("input pulses on one line closer than the DC-to-SFQ test sources allow")
 
     def build(s):
         parts, lines = [], []
-        ins = [f"in{k}" for k in range(NEURON_INPUTS)]
         for k in range(stages):
             for kind, edges in (("fix", [t_fix]), ("free", [t_free] if k < counting else [])):
                 node = f"ctl_{kind}{k}"
@@ -285,14 +317,17 @@ def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush:
                     lines.append(line)
                 else:
                     lines.append(f"R_{node} {node} 0 1")        # unused control line
-        for k in range(NEURON_INPUTS):
-            if lines_t[k]:
-                d, line = _driven(f"D{k}", ins[k], lines_t[k])
+        for (kind, k), times in lines_t.items():
+            node = ("in" if kind == "e" else "inh") + str(k)
+            if times:
+                d, line = _driven(f"D{node}", node, times)
                 parts.append(d)
                 lines.append(line)
             else:
-                lines.append(f"R_in{k} {ins[k]} 0 1")           # idle input line
-        parts += [cells.counting_neuron("N", ins, "q", stages, "ctl", s), *_line_out("q", s)]
+                lines.append(f"R_{node} {node} 0 1")           # idle input line
+        parts += [cells.counting_neuron("N", [f"in{k}" for k in range(NEURON_INPUTS)], "q", stages, "ctl", s,
+                                        inhibitory=[f"inh{k}" for k in range(NEURON_INHIBITORY)]),
+                  *_line_out("q", s)]
         return parts, lines
     bench = Bench(name, build, stop_s, {"O_J1": 0}, dut="N")
     bench.first_input_s = SETTLE_S
@@ -301,7 +336,7 @@ def programmed_neuron_bench(name: str, counting: int, line_times: dict, t_flush:
 
 def bench_neuron(counting: int, n_pulses: int | None = None, rate_Hz: float = 10e9) -> Bench:
     """Threshold ``2**counting`` programmed on chip, one flush input (fires once), then
-    ``n_pulses`` (default 2·threshold + 1) inputs round-robin over the 16 lines, ``1/rate_Hz``
+    ``n_pulses`` (default 2·threshold + 1) inputs round-robin over the excitatory lines, ``1/rate_Hz``
     apart. Expected: after the flush, one spike per ``threshold`` inputs, right after the input
     that completes the count."""
     threshold = 2 ** counting
@@ -313,12 +348,113 @@ def bench_neuron(counting: int, n_pulses: int | None = None, rate_Hz: float = 10
     for k, t in enumerate(times[1:], start=1):
         per_line.setdefault(k % NEURON_INPUTS, []).append(t)
     bench = programmed_neuron_bench(f"neuron_T{threshold}", counting, per_line, t_flush,
-                                    times[-1] + 250e-12)
+                                    times[-1] + 250e-12 + NEURON_INHIBITORY * INHIBIT_STAGE_DELAY_S)
     fires = [0] + [k * threshold for k in range(1, n // threshold + 1)]   # indices into times
     bench.expect = {"O_J1": len(fires)}
-    bench.windows = {"O_J1": [(times[i], times[i] + 200e-12) for i in fires]}
+    late_s = 200e-12 + NEURON_INHIBITORY * INHIBIT_STAGE_DELAY_S
+    bench.windows = {"O_J1": [(times[i], times[i] + late_s) for i in fires]}
     bench.input_times, bench.rate_Hz, bench.threshold = times, rate_Hz, threshold
     return bench
+
+
+#: spacing of excitatory pulses within one time step of ``verify``'s stepped benches (at
+#: nominal bias; the characterized neuron counts right up to 42.9 GHz, 23.3 ps)
+LINE_SPACING_S = 30e-12
+#: spacing in the inhibition bench, which also runs at ±20 % bias (the transfer benches' 10 GHz)
+INHIBITION_SPACING_S = 100e-12
+#: from a step's inhibitory pulses to its first excitatory one
+INHIBIT_SETUP_S = 40e-12
+#: after a step's last excitatory pulse: it must pass every inhibit gate before the next step's
+#: inhibitory pulses arrive, and the counter's ripple must end inside its step
+STEP_GUARD_S = 150e-12
+
+
+@dataclass
+class SteppedRun:
+    """A stepped bench and where its steps start (s), for :func:`spikes_per_step`."""
+
+    bench: Bench
+    step_starts_s: list[float]
+    t_flush_s: float
+
+
+def stepped_neuron_bench(name: str, threshold: int, excitatory, inhibitory=None,
+                         spacing_s: float = LINE_SPACING_S) -> SteppedRun:
+    """The neuron programmed to ``threshold`` and fed time steps: ``excitatory [steps, lines]``
+    and ``inhibitory [steps, lines]`` 0/1 pulses per line and step. In each step the
+    inhibitory pulses come first (all at once: each line has its own gate), the excitatory
+    ones ``INHIBIT_SETUP_S`` later, one every ``spacing_s`` in line order (idle lines
+    take no slot), then ``STEP_GUARD_S`` plus the gate chain's delay."""
+    exc = np.asarray(excitatory, dtype=int)
+    inh = np.zeros((exc.shape[0], 0), int) if inhibitory is None else np.asarray(inhibitory, dtype=int)
+    if exc.ndim != 2 or inh.ndim != 2 or inh.shape[0] != exc.shape[0]:
+        raise NeurospiceError(f"excitatory/inhibitory trains must be [steps, lines] with equal steps, "
+                              f"got {exc.shape} and {inh.shape}")
+    if exc.size and exc.max() > 1 or inh.size and inh.max() > 1 or min(exc.min(initial=0), inh.min(initial=0)) < 0:
+        raise NeurospiceError("a stepped bench takes at most one pulse per line and step")
+    if exc.shape[1] > NEURON_INPUTS or inh.shape[1] > NEURON_INHIBITORY:
+        raise NeurospiceError(f"the neuron has {NEURON_INPUTS} excitatory and {NEURON_INHIBITORY} "
+                              f"inhibitory lines; got trains for {exc.shape[1]} and {inh.shape[1]}")
+    counting = int(round(math.log2(threshold)))
+    if 2 ** counting != threshold:
+        raise NeurospiceError(f"threshold {threshold} is not a power of two")
+    guard = STEP_GUARD_S + NEURON_INHIBITORY * INHIBIT_STAGE_DELAY_S
+    t_flush = SETTLE_S + 2 * EDGE_GAP_S
+    t = t_flush + EDGE_GAP_S + guard
+    per_e: dict[int, list[float]] = {}
+    per_i: dict[int, list[float]] = {}
+    starts = []
+    for e_row, i_row in zip(exc, inh):
+        starts.append(t)
+        for k in np.flatnonzero(i_row):
+            per_i.setdefault(int(k), []).append(t)
+        t += INHIBIT_SETUP_S
+        for k in np.flatnonzero(e_row):
+            per_e.setdefault(int(k), []).append(t)
+            t += spacing_s
+        t = max(t, starts[-1] + EDGE_GAP_S) + guard    # (a line's pulses ≥ EDGE_GAP_S apart)
+    bench = programmed_neuron_bench(name, counting, per_e, t_flush, t + 100e-12,
+                                    inhibit_times=per_i)
+    return SteppedRun(bench, starts, t_flush)
+
+
+def spikes_per_step(stepped: SteppedRun, run: BenchRun) -> list[int]:
+    """Output pulses per step, each attributed by its time minus the flush's latency (the
+    flush, the first input, always fires). Raises if the neuron did not fire on the flush."""
+    spikes = run.pulses["O_J1"]
+    if not spikes:
+        raise NeurospiceError(f"{stepped.bench.name}: the neuron did not fire on the flush — "
+                              "the circuit is not working")
+    latency = spikes[0] - stepped.t_flush_s
+    counts = [0] * len(stepped.step_starts_s)
+    for t in spikes[1:]:
+        k = int(np.searchsorted(stepped.step_starts_s, t - latency, side="right")) - 1
+        if 0 <= k < len(counts):
+            counts[k] += 1
+    return counts
+
+
+#: the inhibition bench (threshold 2): per step, the excitatory pulse count and the inhibitory
+#: lines pulsed; the output pulses worked out by hand from the gates' rule (``counting_neuron``):
+#: tokens 0,1 absorb 2 of 3 → c=1 | +1 → fire, c=0 | token 5 | line 5 again escapes (full);
+#: 1 absorbed, 1 counted → c=1 | +1 → fire | tokens 2,3,4 absorb 3 of 5 → c=2 → fire |
+#: tokens 0,3; the pulse is absorbed by gate 0 (chain order) | token 0 again: stored, as gate 0
+#: was cleared | tokens 0,3 absorb 2 of 3 → c=1 | +1 → fire. (Had gate 3 been cleared first,
+#: the second token 0 would escape and step 8 would fire instead of step 9.)
+INHIBITION_STEPS = [(3, (0, 1)), (1, ()), (0, (5,)), (2, (5,)), (1, ()), (5, (2, 3, 4)),
+                    (1, (0, 3)), (0, (0,)), (3, ()), (1, ())]
+INHIBITION_EXPECTED = [0, 1, 0, 0, 1, 1, 0, 0, 0, 1]
+
+
+def bench_inhibition() -> SteppedRun:
+    """The neuron at threshold 2 on :data:`INHIBITION_STEPS` (expected: INHIBITION_EXPECTED)."""
+    steps = len(INHIBITION_STEPS)
+    exc = np.zeros((steps, NEURON_INPUTS), int)
+    inh = np.zeros((steps, NEURON_INHIBITORY), int)
+    for s, (n_exc, lines) in enumerate(INHIBITION_STEPS):
+        exc[s, :n_exc] = 1
+        inh[s, list(lines)] = 1
+    return stepped_neuron_bench("neuron_inhibition", 2, exc, inh, INHIBITION_SPACING_S)
 
 
 def expected_transfer(threshold: int, n_inputs: int) -> list[int]:

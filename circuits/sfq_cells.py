@@ -15,7 +15,7 @@ from __future__ import annotations
 
 
 from .errors import NetlistError
-from .sfq import JJ, JTL_AREA, JTL_BIAS_FRACTION, JTL_L_H, Cell, JJModel
+from .sfq import JJ, JTL_AREA, JTL_BIAS_FRACTION, JTL_L_H, PHI0_WB, Cell, JJModel
 
 
 class CellBuilder:
@@ -200,6 +200,52 @@ def dff(name: str, n_d: str, n_clk: str, n_out: str, bias_scale: float = 1.0,
     return b.cell()
 
 
+#: inhibit gate (clocked NOT; the textbook RSFQ inverter topology: a storing loop written by the
+#: data input, read by the clock through a series junction, with the output junction after a
+#: storing inductor). Values tuned here by bias-margin sweeps of its truth-table bench.
+INHIBIT_IN_AREA, INHIBIT_IN_BIAS = 2.5, 0.7          #: data and clock input junctions
+INHIBIT_L_IN_H = PHI0_WB / (4 * 2.5 * 100e-6)       #: input links, Φ0/(4·I_c) of the input junction
+INHIBIT_L_DATA_H = PHI0_WB / (2 * 2.5 * 100e-6)     #: data junction → data escape
+INHIBIT_ESCAPE_AREA = 0.7                            #: data escape (a second token escapes here)
+INHIBIT_STORE_BIAS_A = 117e-6                        #: into the storing node
+INHIBIT_SMALL_AREA = 2.5 / 3                         #: the loop's two small series junctions and J7
+INHIBIT_RESET_AREA = 2.0                             #: series junction the clock resets the loop through
+INHIBIT_L_SHORT_H, INHIBIT_L_STORE_H = 2e-12, 8e-12
+INHIBIT_L_CLOCK_H = PHI0_WB / (2 * INHIBIT_RESET_AREA * 100e-6)
+INHIBIT_L_OUT_H, INHIBIT_OUT_AREA, INHIBIT_OUT_BIAS = 6.5e-12, 2.5, 0.84
+
+
+def inhibit_gate(name: str, n_inh: str, n_clk: str, n_out: str, bias_scale: float = 1.0,
+                 unit: JJModel = JJModel()) -> Cell:
+    """Clocked NOT, used as an inhibitory synapse: a pulse on ``n_inh`` stores one token (a
+    second one while full escapes); a pulse on ``n_clk`` (the excitatory stream) passes to
+    ``n_out`` if no token is stored, and is absorbed — clearing the token — if one is. Unlike
+    the other cells, ``n_out`` lies after an output inductor (the gate's margins need it). Needs a
+    JTL of two stages on its clock and output sides (a junction closer to it upsets it at high
+    bias): :func:`counting_neuron` places them."""
+    b = CellBuilder(name, bias_scale, unit)
+    n = b.node
+    b.inductor("L1", n_inh, n("d"), INHIBIT_L_IN_H)
+    b.grounded("J1", n("d"), INHIBIT_IN_AREA, INHIBIT_IN_BIAS)
+    b.inductor("L2", n("d"), n("e"), INHIBIT_L_DATA_H)
+    b.series("J2", n("e"), n("s"), INHIBIT_ESCAPE_AREA)
+    b.bias("Is", n("s"), INHIBIT_STORE_BIAS_A)
+    b.inductor("L3", n("s"), n("a"), INHIBIT_L_SHORT_H)
+    b.series("J3", n("a"), n("m"), INHIBIT_SMALL_AREA)
+    b.inductor("L4", n("s"), n("r"), INHIBIT_L_STORE_H)
+    b.series("J4", n("r"), n("k"), INHIBIT_RESET_AREA)
+    b.inductor("L5", n_clk, n("c"), INHIBIT_L_IN_H)
+    b.grounded("J5", n("c"), INHIBIT_IN_AREA, INHIBIT_IN_BIAS)
+    b.inductor("L6", n("c"), n("k"), INHIBIT_L_CLOCK_H)
+    b.series("J6", n("k"), n("p"), INHIBIT_SMALL_AREA)
+    b.inductor("L7", n("p"), n("m"), INHIBIT_L_SHORT_H)
+    b.grounded("J7", n("m"), INHIBIT_SMALL_AREA)
+    b.inductor("L8", n("m"), n("o"), INHIBIT_L_OUT_H)
+    b.grounded("J8", n("o"), INHIBIT_OUT_AREA, INHIBIT_OUT_BIAS)
+    b.inductor("L9", n("o"), n_out, INHIBIT_L_IN_H)
+    return b.cell()
+
+
 def tff(name: str, n_t: str, n_carry: str, n_fix: str, n_free: str | None = None,
         bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
     """Programmable counter stage: a ring of two D flip-flops A → B → A holding *tokens*
@@ -281,12 +327,25 @@ def splitter_tree(name: str, n_in: str, outputs, bias_scale: float = 1.0,
     return combine(name, parts)
 
 
-def counting_neuron(name: str, inputs, n_out: str, stages: int, control: str = "ctl",
-                    bias_scale: float = 1.0, unit: JJModel = JJModel()) -> Cell:
-    """16-input SFQ integrate-and-fire neuron with an on-chip programmable threshold.
+#: JTL stages on each side of an inhibit gate in the neuron (one stage is not enough at 1.2× bias)
+INHIBIT_BUFFER_STAGES = 2
 
-    The inputs merge into one pulse stream (:func:`merger_tree`) counted by a ripple chain of
-    ``stages`` programmable :func:`tff` stages; the last stage's carry is the output spike.
+
+def counting_neuron(name: str, inputs, n_out: str, stages: int, control: str = "ctl",
+                    bias_scale: float = 1.0, unit: JJModel = JJModel(), inhibitory=()) -> Cell:
+    """SFQ integrate-and-fire neuron with an on-chip programmable threshold and signed synapses.
+
+    The excitatory ``inputs`` merge into one pulse stream (:func:`merger_tree`) that passes a
+    chain of :func:`inhibit_gate` cells, one per ``inhibitory`` line (each line through a JTL of
+    ``INHIBIT_BUFFER_STAGES`` into its gate), and is counted by a ripple chain of ``stages``
+    programmable :func:`tff` stages; the last stage's carry is the output spike.
+
+    Inhibition: a pulse on inhibitory line k stores a token in gate k (capacity one: a second
+    pulse before it is used escapes); the next excitatory pulse to reach a gate holding a token
+    is absorbed there and clears it, so each excitatory pulse is cancelled by the first
+    (in chain order) gate holding a token, or counted if none does. With the inhibitory pulses
+    of a time step ahead of its excitatory ones, a step counts ``max(0, E − H)`` pulses
+    (``E`` excitatory pulses, ``H`` tokens held) and clears the first ``min(E, H)`` tokens.
     The threshold lives in the counter itself: a stage holding one token divides by two, a
     stage holding two passes every pulse, so ``threshold = 2**(counting stages)``. Control
     lines per stage k: ``{control}_fix{k}`` and ``{control}_free{k}``.
@@ -301,8 +360,20 @@ def counting_neuron(name: str, inputs, n_out: str, stages: int, control: str = "
     if stages < 1:
         raise NetlistError(name, "the counter needs at least one stage")
     merged = f"{name}_sum"
-    parts = [merger_tree(f"{name}_T", inputs, merged, bias_scale, unit)]
+    inputs = list(inputs)
+    parts = [merger_tree(f"{name}_T", inputs, merged, bias_scale, unit) if len(inputs) > 1
+             else jtl(f"{name}_T", inputs[0], merged, 1, bias_scale, unit)]
     node = merged
+    buf = INHIBIT_BUFFER_STAGES
+    for k, line in enumerate(inhibitory):
+        parts += [jtl(f"{name}_Bc{k}", node, f"{name}_gc{k}", buf, bias_scale, unit),
+                  jtl(f"{name}_Bi{k}", line, f"{name}_gi{k}", buf, bias_scale, unit),
+                  inhibit_gate(f"{name}_G{k}", f"{name}_gi{k}", f"{name}_gc{k}", f"{name}_go{k}",
+                               bias_scale, unit)]
+        node = f"{name}_go{k}"
+    if inhibitory:
+        parts.append(jtl(f"{name}_Bo", node, f"{name}_gq", buf, bias_scale, unit))
+        node = f"{name}_gq"
     for k in range(stages):
         carry = n_out if k == stages - 1 else f"{name}_c{k}"
         parts.append(tff(f"{name}_F{k}", node, carry, f"{control}_fix{k}", f"{control}_free{k}",

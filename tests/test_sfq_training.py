@@ -61,12 +61,14 @@ def test_spec_refuses_bad_artefacts(tmp_path):
 def artefact(tmp_path):
     """A stand-in for `characterize sfq` output (the circuit facts the model needs)."""
     return str(save_artefact({"family": "sfq", "summary": {"thresholds": THRESHOLDS, "fan_in": 16,
+                                                             "fan_in_inhibitory": 16,
                                                              "counts_correct": True,
                                                              "energy_per_spike_aJ": 60.0}},
                              tmp_path / "sfq.json"))
 
 
 def test_train_then_verify_in_ngspice(artefact, tmp_path):
+    """A short training run; a hidden neuron with inhibitory inputs re-simulated in ngspice."""
     from neurospice.training.sfq_train import train_sfq
     from neurospice.training.sfq_verify import verify_sfq_checkpoint
     cfg = SFQTrainConfig(artefact=artefact, epochs=2, hidden=32, steps=4, limit=600)
@@ -74,6 +76,7 @@ def test_train_then_verify_in_ngspice(artefact, tmp_path):
     assert m["accuracy_test"] > 0.3                      # ten classes: chance is 0.1
     r = verify_sfq_checkpoint(m["checkpoint"], samples=1, neurons=1, progress=False)
     assert r["spike_agreement"] == 1.0, r["rows"]
+    assert r["inhibitory_pulses"] > 0 and r["output_pulses_model"] > 0, r["rows"]
 
 
 def test_synaptic_operations_counted_by_hand():

@@ -65,12 +65,13 @@ class SFQTrainConfig:
     """``neurospice train sfq`` (defaults: the one place they are written)."""
     dataset: str = "digits"
     artefact: str = "runs/sfq/sfq.json"   #: `characterize sfq` output (made on first use if missing)
-    epochs: int = 15
-    hidden: int = 128
+    epochs: int = 20
+    hidden: int = 256
     steps: int = 8                   #: time steps per sample
     max_rate: float = 1.0            #: pulses per step of a white pixel (regular encoding)
     batch: int = 64
-    lr: float = 0.05
+    lr: float = 0.01                 #: synapse scores
+    lr_threshold: float = 0.05       #: thresholds and the readout scale
     seed: int = 1
     device: str = "cpu"
     limit: int | None = None
@@ -79,6 +80,7 @@ class SFQTrainConfig:
         _check_common(self)
         v.whole("steps", self.steps, lo=1)
         v.number("max_rate", self.max_rate, lo=0, hi=1, lo_open=True)
+        v.number("lr_threshold", self.lr_threshold, lo=0, lo_open=True)
 
 
 @dataclass

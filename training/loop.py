@@ -54,6 +54,7 @@ class TrainingRun:
     extra: dict = field(default_factory=dict)         #: stored in every checkpoint
     title: str = "train"
     batches_per_epoch: int | None = None              #: for the progress bar
+    param_groups: list | None = None     #: Adam parameter groups (own learning rates); default all at ``lr``
 
 
 def _resume_identity(config) -> dict:
@@ -83,7 +84,7 @@ def fit(run: TrainingRun, out, progress: bool = True, resume: bool = True) -> di
     out.mkdir(parents=True, exist_ok=True)
     best_path, last_path = out / "checkpoint.pt", out / "last.pt"
     model = run.model
-    opt = torch.optim.Adam(model.parameters(), lr=run.lr)
+    opt = torch.optim.Adam(run.param_groups or model.parameters(), lr=run.lr)
     gen = torch.Generator().manual_seed(run.seed)
     history, done = [], 0
     if resume and last_path.exists():

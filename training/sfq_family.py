@@ -15,11 +15,14 @@ import numpy as np
 from neurospice.circuits.errors import ConfigError
 from neurospice.registry import TRANSFER_STEPS, Family
 
+from neurospice.characterize.sfq_benches import INHIBIT_STAGE_DELAY_S
+
 from .config import SFQTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
-TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "seed", "device", "limit")
+TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "lr_threshold", "seed",
+                 "device", "limit")
 
 #: cryogenic cooling: wall-plug watts per watt dissipated at 4 K, for large cryocoolers
 #: (Holmes, Ripple, Manheimer, "Energy-efficient superconducting computing — power budgets and
@@ -29,7 +32,8 @@ CRYO_W_PER_W_4K = 400.0
 
 class SFQFamily(Family):
     name = "sfq"
-    summary = "superconducting SFQ counting neuron (RCSJ junctions): 16 wires per neuron, trainable threshold"
+    summary = ("superconducting SFQ counting neuron (RCSJ junctions): signed synapses (excitatory lines "
+               "and inhibit gates), trainable threshold")
     order = 30
     color = "tab:purple"
     transfer_steps = True
@@ -73,6 +77,8 @@ class SFQFamily(Family):
                        help="characterize-sfq artefact (default %(default)s, made with --quick on first use)")
         t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample")
         t.add_argument("--max-rate", type=float, default=d.max_rate, help="pulses per step of a white pixel")
+        t.add_argument("--lr-threshold", type=float, default=d.lr_threshold,
+                       help="learning rate of the thresholds and readout scale (--lr: the synapses)")
 
     def train(self, args):
         cfg = config_from_args(SFQTrainConfig, args, TRAIN_OPTIONS)   # refused here, before torch loads
@@ -170,7 +176,9 @@ def sfq_row(family, c, out: Path, progress: bool = False) -> dict:
     rob = fault_robustness(c, model, lambda net, spread, rng: install_sfq_faults(net, spread, fails, rng),
                            lambda net: evaluate_sfq(net, ds.x_test, ds.y_test, cfg)["accuracy"],
                            60_000, fine_tune)
-    step_s = s["fan_in"] / (s["max_input_rate_GHz"] * 1e9)
+    # a step: its excitatory pulses at the maximum rate, then their way through the gate chain
+    step_s = (s["fan_in"] / (s["max_input_rate_GHz"] * 1e9)
+              + s.get("fan_in_inhibitory", 0) * INHIBIT_STAGE_DELAY_S)
     spike_J = s["energy_per_spike_aJ"] * 1e-18
     inference_J = m["energy_per_inference_aJ"] * 1e-18
     return {"accuracy_model": m["accuracy_test"], "neurons": sum(model.sizes[1:]), "layers": model.sizes,
@@ -214,7 +222,9 @@ def install_sfq_faults(model, spread: float, fails, rng: np.random.Generator) ->
 
 
 def sfq_graph(ck: dict):
-    """``Linear`` (0/1 wires) → ``IF`` (threshold T) per layer."""
+    """``Linear`` (+1 excitatory, −1 inhibitory, 0 none) → ``IF`` (threshold T) per layer. NIR
+    has no inhibit-gate rule (a token per inhibitory line, capacity one, cancelling the next
+    excitatory pulse): a NIR ``IF`` subtracts inhibitory pulses from its membrane instead."""
     import nir
     import torch
     from .sfq_train import model_from_sfq_checkpoint
@@ -222,16 +232,18 @@ def sfq_graph(ck: dict):
     nodes, edges, prev = {"input": nir.Input(input_type={"input": np.array([model.sizes[0]])})}, [], "input"
     for i, (wire, soma) in enumerate(((model.wire1, model.soma1), (model.wire2, model.soma2))):
         with torch.no_grad():
-            mask = wire.mask().detach().numpy().T.astype(np.float32)          # [out, in], 0/1
+            mask = wire.mask().detach().numpy().T.astype(np.float32)          # [out, in], −1/0/1
             thr = soma.threshold().detach().numpy().astype(np.float32)
         nodes[f"wires{i}"] = nir.Linear(weight=mask, metadata={"unit": "pulses", "fan_in": wire.fan_in})
         nodes[f"neurons{i}"] = nir.IF(r=np.ones_like(thr), v_threshold=thr, v_reset=np.zeros_like(thr), metadata={
             "neurospice_neuron": "sfq-counter", "thresholds_allowed": np.asarray(model.spec["thresholds"], np.float32),
-            "reset": "subtractive: c -= T per output pulse; floor(c/T) pulses per step"})
+            "reset": "subtractive: c -= T per output pulse; floor(c/T) pulses per step",
+            "inhibition": ("per inhibitory line a gate token (capacity one) set by its pulses at the step's "
+                           "start; each excitatory pulse is absorbed by the first gate holding one")})
         edges += [(prev, f"wires{i}"), (f"wires{i}", f"neurons{i}")]
         prev = f"neurons{i}"
     nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
     edges.append((prev, "output"))
     return nodes, edges, {"family": "sfq", "dt_s": 0.0, "steps": cfg.steps,
-                          "readout": "class = most output pulses", "quantization": "binary wires",
+                          "readout": "class = most output pulses", "quantization": "ternary synapses",
                           "time": "event-driven; dt_s 0 = a step is one input window, not a fixed time"}

@@ -34,8 +34,8 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
             # the memcap rule: most pulses, a tie to the first (not argmax's lowest index)
             correct += int((decide(out["out"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
             pulses += float(out["hidden"].sum() + out["out"].sum())
-            # a pulse on a line reaches every neuron wired to it (wires: one synapse each)
-            sops += float(model.wire1(s).sum() + model.wire2(out["hidden"]).sum())
+            # a pulse on a line reaches every neuron wired to it (one synapse each, either sign)
+            sops += float(model.wire1.synaptic_ops(s).sum() + model.wire2.synaptic_ops(out["hidden"]).sum())
     model.train()
     return {"accuracy": correct / len(x), "spikes_per_inference": pulses / len(x),
             "synaptic_ops_per_inference": sops / len(x)}
@@ -87,7 +87,10 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
                       validate=lambda: evaluate_sfq(model, x_val, y_val, cfg)["accuracy"],
                       sizes=model.sizes, lr=cfg.lr, epochs=cfg.epochs, seed=cfg.seed,
                       extra={"spec": spec, "artefact_sha256": sha256_file(cfg.artefact)},
-                      title="train sfq", batches_per_epoch=-(-len(x_tr) // cfg.batch))
+                      title="train sfq", batches_per_epoch=-(-len(x_tr) // cfg.batch),
+                      param_groups=[{"params": [model.wire1.score, model.wire2.score], "lr": cfg.lr},
+                                    {"params": [model.soma1.theta, model.soma2.theta, model.readout_scale],
+                                     "lr": cfg.lr_threshold}])
     fitted = fit(run, out, progress=progress, resume=resume)
     ev = evaluate_sfq(model, data.x_test, data.y_test, cfg)
     thresholds = {"hidden": model.soma1.threshold().detach().cpu().int().tolist(),
