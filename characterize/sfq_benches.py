@@ -92,11 +92,17 @@ def bench_netlist(bench: Bench, bias_scale: float = 1.0) -> tuple[str, list, lis
     return sfq.transient_netlist(bench.name, lines + sources, jjs, bench.stop_s, STEP_S), parts, jjs
 
 
+#: ngspice time limit of one bench: a verified neuron-sample of the signed neuron takes ~2 min
+#: alone on a core, longer on a loaded machine
+BENCH_TIMEOUT_S = 1800.0
+
+
 def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
     """One transient of ``bench`` in ngspice (uncached; characterization goes through the sweep
     runner instead, :mod:`neurospice.characterize.sfq`)."""
     net, parts, jjs = bench_netlist(bench, bias_scale)
-    plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale}).plot
+    plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale},
+                       timeout_s=BENCH_TIMEOUT_S).plot
     return read_bench(plot, bench, parts, jjs, bias_scale)
 
 
