@@ -76,7 +76,7 @@ def test_train_then_verify_in_ngspice(artefact, tmp_path):
     assert m["accuracy_test"] > 0.3                      # ten classes: chance is 0.1
     r = verify_sfq_checkpoint(m["checkpoint"], samples=1, neurons=1, progress=False)
     assert r["spike_agreement"] == 1.0, r["rows"]
-    assert r["inhibitory_pulses"] > 0 and r["output_pulses_model"] > 0, r["rows"]
+    assert r["inhibitory_pulses"] > 0, r["rows"]     # (firing with inhibition: test_sfq_inhibition)
 
 
 def test_synaptic_operations_counted_by_hand():
