@@ -15,7 +15,7 @@ import numpy as np
 from neurospice.circuits.errors import ConfigError
 from neurospice.registry import TRANSFER_STEPS, Family
 
-from neurospice.characterize.sfq_benches import INHIBIT_STAGE_DELAY_S
+from neurospice.characterize.sfq_benches import gate_chain_delay_s
 
 from .config import SFQTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
@@ -178,7 +178,7 @@ def sfq_row(family, c, out: Path, progress: bool = False) -> dict:
                            60_000, fine_tune)
     # a step: its excitatory pulses at the maximum rate, then their way through the gate chain
     step_s = (s["fan_in"] / (s["max_input_rate_GHz"] * 1e9)
-              + s.get("fan_in_inhibitory", 0) * INHIBIT_STAGE_DELAY_S)
+              + gate_chain_delay_s(s.get("fan_in_inhibitory", 0)))
     spike_J = s["energy_per_spike_aJ"] * 1e-18
     inference_J = m["energy_per_inference_aJ"] * 1e-18
     return {"accuracy_model": m["accuracy_test"], "neurons": sum(model.sizes[1:]), "layers": model.sizes,

@@ -158,7 +158,7 @@ class WireSelect(nn.Module):
         hard_inh = torch.zeros_like(self.score).scatter_(0, inh, 1.0)
         excitatory = spikes @ (hard_exc + zero * positive)
         inhibitory = spikes @ (hard_inh - zero * ~positive)
-        slots = spikes[..., self.inhibitory_wires()]          # [T, N, gates, n_out]
+        slots = spikes[..., inh.sort(dim=0).values]           # [T, N, gates, n_out], gate order
         return excitatory, slots, inhibitory
 
     def synaptic_ops(self, spikes: torch.Tensor) -> torch.Tensor:
