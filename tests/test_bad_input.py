@@ -62,6 +62,8 @@ CASES = [
     (["train", "sfq", "--hidden", "0", "--out", OUT], "ConfigError", "hidden must be ≥ 1, got 0"),
     (["train", "sfq", "--max-rate", "0", "--out", OUT], "ConfigError", "max_rate must be in (0, 1], got 0"),
     (["train", "sfq", "--lr-threshold", "0", "--out", OUT], "ConfigError", "lr_threshold must be > 0, got 0"),
+    (["train", "sfq", "--outputs-per-class", "0", "--out", OUT], "ConfigError", "outputs_per_class must be ≥ 1, got 0"),
+    (["train", "sfq", "--augment-px", "-1", "--out", OUT], "ConfigError", "augment_px must be ≥ 0, got -1"),
     (["train", "sfq", "--artefact", "/no/such.json", "--out", OUT], "NeurospiceError",
      "SFQ artefact /no/such.json not found"),
     (["train", "qclif", "--bits", "2", "--out", OUT], "ConfigError", "bits must be in [4, 16], got 2"),

@@ -45,7 +45,8 @@ def test_sfq_reads_its_class_with_decide(monkeypatch):
     from neurospice.training import sfq_train
     from neurospice.training.config import SFQTrainConfig
     from neurospice.training.sfq_net import SFQNet
-    net = SFQNet(20, 6, 10, {"thresholds": [1, 2, 4], "fan_in": 16, "energy_per_spike_aJ": 1.0})
+    net = SFQNet(20, 6, 10, {"thresholds": [1, 2, 4], "fan_in": 16, "energy_per_spike_aJ": 1.0},
+                 outputs_per_class=3)             # decide sees the 10 class votes, not 30 neurons
     x = np.random.default_rng(0).random((30, 20)).astype(np.float32)
     y = np.arange(30) % 10
     calls = spy_on_decide(monkeypatch, sfq_train)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from neurospice.cli import main
 
@@ -74,3 +75,13 @@ def test_a_family_without_a_nir_neuron_says_so(tmp_path):
     from neurospice import registry
     with pytest.raises(registry.FamilyError, match="qclif.*NIR"):
         registry.get("qclif").nir_reference({}, 1)
+
+
+def test_agreement_reads_classes_from_grouped_output_neurons():
+    """Two output neurons per class: spikes moved between a class's two neurons keep its class
+    (hand-made: class 1 = neurons 2, 3), single-neuron reading would call them different."""
+    from neurospice.training.nir_interop import agreement
+    ref = torch.tensor([[[0., 0, 2, 0]]])
+    out = torch.tensor([[[0., 0, 0, 2]]])
+    assert agreement(out, ref, outputs_per_class=2)["same_class"] == 1.0
+    assert agreement(out, ref)["same_class"] == 0.0

@@ -30,10 +30,13 @@ def test_dff_holds_one_quantum_and_reads_destructively():
 
 
 @pytest.mark.parametrize("counting", [0, 1, 2])
-def test_programmed_neuron_transfer(counting):
+def test_programmed_neuron_transfer(monkeypatch, counting):
     """One 4-stage netlist programmed on chip (fix all, free ``counting`` stages) to threshold
     T = 2**counting; after the flush input (one spike), n further inputs round-robin over the
-    16 lines give floor(n / T) more spikes (integrate, fire at threshold, reset)."""
+    16 excitatory lines give floor(n / T) more spikes (integrate, fire at threshold, reset).
+    Two idle inhibit gates stand for the chain (the full 16-gate neuron counts through its
+    idle gates in ``test_sfq_inhibition``'s full-size table and in ``characterize sfq``)."""
+    monkeypatch.setattr(S, "NEURON_INHIBITORY", 2)
     bench = S.bench_neuron(counting)
     run = S.run_bench(bench)
     n = len(bench.input_times)

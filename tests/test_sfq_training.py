@@ -93,3 +93,27 @@ def test_synaptic_operations_counted_by_hand():
         hidden = model(torch.ones(5, 7, 4))["hidden"]
     by_hand = 5 * 2 * 2 + float(hidden.sum()) / 7 * 3
     assert ev["synaptic_ops_per_inference"] == pytest.approx(by_hand)
+
+
+def test_class_votes_sum_each_class_output_neurons():
+    """Class k's vote is the pulses of output neurons k·P … k·P+P−1 (hand-made table); the
+    evaluation decides on the votes, not on single neurons."""
+    from neurospice.training.neurons import decide
+    net = SFQNet(4, 3, 2, {"fan_in": 2, "thresholds": [1, 2]}, outputs_per_class=3)
+    assert net.sizes == [4, 3, 6]
+    out = torch.tensor([[[1., 1, 1, 3, 0, 0]], [[1., 1, 1, 2, 0, 0]]])       # [T=2, N=1, 6]
+    assert net.votes(out).tolist() == [[[3, 3]], [[3, 2]]]
+    assert decide(net.votes(out)).tolist() == [0]          # 6 vs 5 pulses
+    assert decide(out).tolist() == [3]                     # the busiest single neuron: class 1
+
+
+def test_checkpoint_from_before_output_groups_loads_as_one_per_class():
+    from dataclasses import asdict
+
+    from neurospice.training.sfq_train import model_from_sfq_checkpoint
+    spec = {"fan_in": 2, "thresholds": [1, 2]}
+    old = SFQNet(4, 3, 5, spec)
+    config = {k: v for k, v in asdict(SFQTrainConfig()).items() if k not in ("outputs_per_class", "augment_px")}
+    model, cfg = model_from_sfq_checkpoint({"config": config, "sizes": old.sizes, "spec": spec,
+                                            "state": old.state_dict()})
+    assert (cfg.outputs_per_class, cfg.augment_px, model.sizes) == (1, 0, [4, 3, 5])

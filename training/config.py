@@ -69,6 +69,9 @@ class SFQTrainConfig:
     hidden: int = 256
     steps: int = 8                   #: time steps per sample
     max_rate: float = 1.0            #: pulses per step of a white pixel (regular encoding)
+    #: output neurons per class; a class's vote is the sum of its neurons' pulses
+    outputs_per_class: int = 8
+    augment_px: int | None = 1       #: random shifts up to ± this many pixels (None: side/14)
     batch: int = 64
     lr: float = 0.01                 #: synapse scores
     lr_threshold: float = 0.05       #: thresholds and the readout scale
@@ -81,6 +84,8 @@ class SFQTrainConfig:
         v.whole("steps", self.steps, lo=1)
         v.number("max_rate", self.max_rate, lo=0, hi=1, lo_open=True)
         v.number("lr_threshold", self.lr_threshold, lo=0, lo_open=True)
+        v.whole("outputs_per_class", self.outputs_per_class, lo=1)
+        v.whole("augment_px", self.augment_px, lo=0, optional=True)
 
 
 @dataclass

@@ -49,11 +49,15 @@ def run_in_consumer(graph, consumer: str, inputs: torch.Tensor, dt_s: float) -> 
     raise NeurospiceError(f"unknown NIR consumer {consumer!r}; choose from {CONSUMERS}")
 
 
-def agreement(out: torch.Tensor, ref: torch.Tensor) -> dict:
-    """Same class (``decide``), same output spike counts, same cells, between two ``[T, N, n]``."""
+def agreement(out: torch.Tensor, ref: torch.Tensor, outputs_per_class: int = 1) -> dict:
+    """Same class (``decide`` on each class's spikes: its ``outputs_per_class`` consecutive
+    output neurons summed), same output spike counts, same cells, between two ``[T, N, n]``."""
     from .neurons import decide
     out, ref = out.float(), ref.float()
-    return {"same_class": float((decide(out) == decide(ref)).float().mean()),
+
+    def votes(spikes):
+        return spikes.unflatten(-1, (-1, outputs_per_class)).sum(-1)
+    return {"same_class": float((decide(votes(out)) == decide(votes(ref))).float().mean()),
             "same_counts": float((out.sum(0) == ref.sum(0)).all(1).float().mean()),
             "cells_equal": float((out == ref).float().mean()), "samples": int(ref.shape[1])}
 
@@ -82,4 +86,5 @@ def check_in_consumer(checkpoint, consumer: str, convention: str | None = None,
         return {"consumer": consumer, "convention": r["convention"], "runs": False,
                 "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     return {"consumer": consumer, "convention": r["convention"], "runs": True,
-            **{name: agreement(out, spikes) for name, spikes in ref["outputs"].items()}}
+            **{name: agreement(out, spikes, ref.get("outputs_per_class", 1))
+               for name, spikes in ref["outputs"].items()}}

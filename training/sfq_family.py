@@ -21,7 +21,8 @@ from .config import SFQTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
-TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "lr", "lr_threshold", "seed",
+TRAIN_OPTIONS = ("dataset", "artefact", "epochs", "hidden", "steps", "max_rate", "outputs_per_class", "augment_px",
+                 "lr", "lr_threshold", "seed",
                  "device", "limit")
 
 #: cryogenic cooling: wall-plug watts per watt dissipated at 4 K, for large cryocoolers
@@ -77,6 +78,9 @@ class SFQFamily(Family):
                        help="characterize-sfq artefact (default %(default)s, made with --quick on first use)")
         t.add_argument("--steps", type=int, default=d.steps, help="time steps per sample")
         t.add_argument("--max-rate", type=float, default=d.max_rate, help="pulses per step of a white pixel")
+        t.add_argument("--outputs-per-class", type=int, default=d.outputs_per_class,
+                       help="output neurons per class; a class's vote is their pulses summed")
+        t.add_argument("--augment-px", type=int, default=d.augment_px, help="random image shifts (± pixels)")
         t.add_argument("--lr-threshold", type=float, default=d.lr_threshold,
                        help="learning rate of the thresholds and readout scale (--lr: the synapses)")
 
@@ -114,7 +118,8 @@ class SFQFamily(Family):
         n = len(ds.y_test) if samples is None else min(samples, len(ds.y_test))
         x = encode(torch.as_tensor(ds.x_test[:n]), cfg.steps, "regular", max_rate=cfg.max_rate)
         with torch.no_grad():
-            return {"inputs": x, "outputs": {"model": model(x)["out"]}, "labels": ds.y_test[:n]}
+            return {"inputs": x, "outputs": {"model": model(x)["out"]}, "labels": ds.y_test[:n],
+                    "outputs_per_class": model.outputs_per_class}
 
     def compare_settings(self, c):
         return {"epochs": 15, "fine_tune_epochs": 5 if c.quick else 8,
@@ -245,5 +250,7 @@ def sfq_graph(ck: dict):
     nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
     edges.append((prev, "output"))
     return nodes, edges, {"family": "sfq", "dt_s": 0.0, "steps": cfg.steps,
-                          "readout": "class = most output pulses", "quantization": "ternary synapses",
+                          "readout": (f"class k = output neurons k·P … k·P+P−1 (P = {model.outputs_per_class}); "
+                                      "the class whose neurons fire the most pulses in all wins"),
+                          "outputs_per_class": model.outputs_per_class, "quantization": "ternary synapses",
                           "time": "event-driven; dt_s 0 = a step is one input window, not a fixed time"}

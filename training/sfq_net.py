@@ -167,13 +167,17 @@ class WireSelect(nn.Module):
 
 
 class SFQNet(nn.Module):
-    """input lines → hidden SFQ neurons → one SFQ neuron per class; the class with the most
-    output pulses wins (a soft-max over pulse counts × ``readout_scale`` for training)."""
+    """input lines → hidden SFQ neurons → ``outputs_per_class`` SFQ neurons per class (class
+    ``k``: output neurons ``k·P … k·P + P − 1``); a class's vote is its neurons' pulses summed,
+    the class with the most votes wins (a soft-max over votes × ``readout_scale`` for training)."""
 
-    def __init__(self, n_in: int, hidden: int, n_out: int, spec: dict, seed: int = 1):
+    def __init__(self, n_in: int, hidden: int, n_classes: int, spec: dict, seed: int = 1,
+                 outputs_per_class: int = 1):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
+        n_out = n_classes * outputs_per_class
         self.sizes = [n_in, hidden, n_out]
+        self.outputs_per_class = outputs_per_class
         self.spec = spec
         inh = int(spec.get("fan_in_inhibitory", 0))
         # a layer with fewer lines than the merger tree has inputs leaves the rest idle
@@ -184,8 +188,13 @@ class SFQNet(nn.Module):
         # signed networks count many more output pulses: a softer start for the soft-max
         self.readout_scale = nn.Parameter(torch.tensor(READOUT_SCALE_SIGNED if inh else 1.0))
 
+    def votes(self, out: torch.Tensor) -> torch.Tensor:
+        """Output pulses ``[T, N, classes·P]`` → each class's pulses ``[T, N, classes]``."""
+        return out.unflatten(-1, (-1, self.outputs_per_class)).sum(-1)
+
     def forward(self, x: torch.Tensor) -> dict:
-        """``x [T, N, n_in]`` input pulses → ``{'hidden', 'out', 'logits'}``."""
+        """``x [T, N, n_in]`` input pulses → ``{'hidden', 'out', 'votes', 'logits'}``."""
         h = self.soma1(*self.wire1(x))
         o = self.soma2(*self.wire2(h))
-        return {"hidden": h, "out": o, "logits": o.sum(0) * self.readout_scale}
+        votes = self.votes(o)
+        return {"hidden": h, "out": o, "votes": votes, "logits": votes.sum(0) * self.readout_scale}

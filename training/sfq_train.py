@@ -13,7 +13,7 @@ from neurospice.files import atomic_write_json, sha256_file
 from ..characterize.artefact import load_artefact
 from .checkpoint import read_checkpoint
 from .config import SFQTrainConfig
-from .datasets import encode, load_dataset, validation_split
+from .datasets import encode, load_dataset, shift_range, spike_batches, validation_split
 from .loop import TrainingRun, fit, plot_history
 from .neurons import decide
 from .sfq_net import SFQNet, sfq_spec
@@ -32,7 +32,7 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
             s = encode(x[i:i + 256], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
             out = model(s)
             # the memcap rule: most pulses, a tie to the first (not argmax's lowest index)
-            correct += int((decide(out["out"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
+            correct += int((decide(out["votes"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
             pulses += float(out["hidden"].sum() + out["out"].sum())
             # a pulse on a line reaches every neuron wired to it (one synapse each, either sign)
             sops += float(model.wire1.synaptic_ops(s).sum() + model.wire2.synaptic_ops(out["hidden"]).sum())
@@ -46,8 +46,11 @@ def load_sfq_checkpoint(path) -> dict:
 
 
 def model_from_sfq_checkpoint(ck: dict) -> tuple[SFQNet, SFQTrainConfig]:
-    cfg = SFQTrainConfig(**ck["config"])
-    model = SFQNet(*ck["sizes"], ck["spec"], seed=cfg.seed)
+    # checkpoints from before these options were trained with one output neuron per class, unshifted
+    cfg = SFQTrainConfig(**({"outputs_per_class": 1, "augment_px": 0} | ck["config"]))
+    n_in, hidden, n_out = ck["sizes"]
+    model = SFQNet(n_in, hidden, n_out // cfg.outputs_per_class, ck["spec"], seed=cfg.seed,
+                   outputs_per_class=cfg.outputs_per_class)
     model.load_state_dict(ck["state"])
     return model, cfg
 
@@ -65,15 +68,14 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
     # validation from the training part only, stratified (the test part is never looked at)
     x_tr, y_tr, x_val, y_val = validation_split(data.x_train, data.y_train, VAL_FRACTION, cfg.seed + 1)
     torch.manual_seed(cfg.seed)
-    model = SFQNet(data.n_inputs, cfg.hidden, data.n_classes, spec, cfg.seed).to(cfg.device)
+    model = SFQNet(data.n_inputs, cfg.hidden, data.n_classes, spec, cfg.seed,
+                   outputs_per_class=cfg.outputs_per_class).to(cfg.device)
     if init_from:
         model.load_state_dict(load_sfq_checkpoint(init_from)["state"])
 
-    def batches(gen):
-        for idx in torch.randperm(len(x_tr), generator=gen).split(cfg.batch):
-            idx = idx.numpy()
-            s = encode(x_tr[idx], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
-            yield s, torch.as_tensor(y_tr[idx]).to(cfg.device)
+    batches = spike_batches(x_tr, y_tr, batch=cfg.batch, steps=cfg.steps, encoding="regular",
+                            max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, data.shape),
+                            shape=data.shape, device=cfg.device)
 
     def loss(batch):
         s, y = batch
