@@ -117,3 +117,12 @@ def test_checkpoint_from_before_output_groups_loads_as_one_per_class():
     model, cfg = model_from_sfq_checkpoint({"config": config, "sizes": old.sizes, "spec": spec,
                                             "state": old.state_dict()})
     assert (cfg.outputs_per_class, cfg.augment_px, model.sizes) == (1, 0, [4, 3, 5])
+
+
+def test_default_shift_range_per_image_size():
+    """SFQ's default shifts: ±1 pixel on 28×28 images, none on 8×8 ones; an explicit value wins."""
+    from neurospice.training.datasets import shift_range
+    from neurospice.training.sfq_train import SHIFT_SIDE_PX
+    assert [shift_range(None, s, SHIFT_SIDE_PX, 0) for s in ((28, 28), (8, 8), None)] == [1, 0, 0]
+    assert shift_range(3, (8, 8), SHIFT_SIDE_PX, 0) == 3
+    assert [shift_range(None, s) for s in ((28, 28), (8, 8))] == [2, 1]     # memcap's rule unchanged

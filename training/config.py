@@ -71,7 +71,7 @@ class SFQTrainConfig:
     max_rate: float = 1.0            #: pulses per step of a white pixel (regular encoding)
     #: output neurons per class; a class's vote is the sum of its neurons' pulses
     outputs_per_class: int = 8
-    augment_px: int | None = 1       #: random shifts up to ± this many pixels (None: side/14)
+    augment_px: int | None = None    #: random shifts up to ± this many pixels (None: side/28, rounded)
     batch: int = 64
     lr: float = 0.01                 #: synapse scores
     lr_threshold: float = 0.05       #: thresholds and the readout scale

@@ -325,15 +325,15 @@ def load_dataset(spec: str = "digits", test_fraction: float = 0.2, seed: int = 1
 
 # ---------------------------------------------------------------- spike encodings
 
-def shift_range(augment_px: int | None, shape) -> int:
+def shift_range(augment_px: int | None, shape, side_px_per_shift_px: int = 14, at_least_px: int = 1) -> int:
     """Shift range in pixels for training-time augmentation: ``augment_px``, or by default one
-    pixel per 14 of the image's shorter side (2 for 28×28 MNIST, 1 for 8×8 digits); 0 for
-    non-image data."""
+    pixel per ``side_px_per_shift_px`` of the image's shorter side, rounded, at least
+    ``at_least_px`` (at 14 and 1: 2 for 28×28 MNIST, 1 for 8×8 digits); 0 for non-image data."""
     if not shape or len(shape) != 2:
         return 0
     if augment_px is not None:
         return int(augment_px)
-    return max(1, round(min(shape) / 14))
+    return max(at_least_px, round(min(shape) / side_px_per_shift_px))
 
 
 def random_shift(x, shape, max_px: int, generator):

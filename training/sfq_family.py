@@ -80,7 +80,8 @@ class SFQFamily(Family):
         t.add_argument("--max-rate", type=float, default=d.max_rate, help="pulses per step of a white pixel")
         t.add_argument("--outputs-per-class", type=int, default=d.outputs_per_class,
                        help="output neurons per class; a class's vote is their pulses summed")
-        t.add_argument("--augment-px", type=int, default=d.augment_px, help="random image shifts (± pixels)")
+        t.add_argument("--augment-px", type=int, default=d.augment_px,
+                       help="random image shifts (± pixels; default: one per 28 pixels of the image side)")
         t.add_argument("--lr-threshold", type=float, default=d.lr_threshold,
                        help="learning rate of the thresholds and readout scale (--lr: the synapses)")
 

@@ -1,4 +1,5 @@
-"""``neurospice train sfq``: an SNN of SFQ counting neurons (wires + trainable thresholds)."""
+"""``neurospice train sfq``: an SNN of SFQ counting neurons (ternary synapses, trainable thresholds,
+several output neurons per class)."""
 from __future__ import annotations
 
 import time
@@ -22,6 +23,10 @@ FAMILY = "sfq"
 #: the checkpoint format before checkpoints named their family (still read)
 LEGACY_CHECKPOINT_FORMAT = "neurospice.sfq-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for the curves (the test part is never looked at)
+#: default shift range: one pixel per this many pixels of the image side, rounded (±1 on 28×28
+#: MNIST, none on 8×8 digits, where a pixel is an eighth of the digit; README *Training with SFQ
+#: neurons* has both measurements)
+SHIFT_SIDE_PX = 28
 
 
 def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfig) -> dict:
@@ -74,7 +79,7 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
         model.load_state_dict(load_sfq_checkpoint(init_from)["state"])
 
     batches = spike_batches(x_tr, y_tr, batch=cfg.batch, steps=cfg.steps, encoding="regular",
-                            max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, data.shape),
+                            max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, data.shape, SHIFT_SIDE_PX, 0),
                             shape=data.shape, device=cfg.device)
 
     def loss(batch):
