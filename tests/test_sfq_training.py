@@ -71,7 +71,7 @@ def test_train_then_verify_in_ngspice(artefact, tmp_path):
     """A short training run; a hidden neuron with inhibitory inputs re-simulated in ngspice."""
     from neurospice.training.sfq_train import train_sfq
     from neurospice.training.sfq_verify import verify_sfq_checkpoint
-    cfg = SFQTrainConfig(artefact=artefact, epochs=2, hidden=32, steps=4, limit=600)
+    cfg = SFQTrainConfig(artefact=artefact, epochs=2, hidden=32, steps=2, limit=600)
     m = train_sfq(cfg, out=tmp_path / "run", progress=False)
     assert m["accuracy_test"] > 0.3                      # ten classes: chance is 0.1
     r = verify_sfq_checkpoint(m["checkpoint"], samples=1, neurons=1, progress=False)
