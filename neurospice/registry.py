@@ -102,7 +102,8 @@ class Family:
         """What the exported graph must reproduce: ``{inputs [T, N, n_in], outputs {name:
         [T, N, n_out]}, labels}`` on the checkpoint's test samples (``outputs["model"]``: the
         network as neurospice runs it; more names where the NIR nodes are an approximation,
-        e.g. ``"linearized"``). See :mod:`neurospice.training.nir_interop`."""
+        e.g. ``"linearized"``; optional ``outputs_per_class``: consecutive output neurons that
+        form one class, default 1). See :mod:`neurospice.training.nir_interop`."""
         raise self._lacks("NIR-expressible neuron to check in another simulator")
 
     # -- compare --------------------------------------------------------------------------

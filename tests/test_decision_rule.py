@@ -13,12 +13,15 @@ from neurospice.circuits.qclif import QCLIFConfig
 K = 3
 
 
-def spy_on_decide(monkeypatch, module) -> list:
-    """Replace ``module.decide`` with the fixed-answer spy; the list records each call's batch."""
+def spy_on_decide(monkeypatch, module, widths: list | None = None) -> list:
+    """Replace ``module.decide`` with the fixed-answer spy; the list records each call's batch
+    (and ``widths``, if given, each call's number of outputs)."""
     calls = []
 
     def spy(out_spikes):
         calls.append(out_spikes.shape[1])
+        if widths is not None:
+            widths.append(out_spikes.shape[-1])
         return torch.full((out_spikes.shape[1],), K, dtype=torch.long)
     monkeypatch.setattr(module, "decide", spy)
     return calls
@@ -49,9 +52,10 @@ def test_sfq_reads_its_class_with_decide(monkeypatch):
                  outputs_per_class=3)             # decide sees the 10 class votes, not 30 neurons
     x = np.random.default_rng(0).random((30, 20)).astype(np.float32)
     y = np.arange(30) % 10
-    calls = spy_on_decide(monkeypatch, sfq_train)
+    widths = []
+    calls = spy_on_decide(monkeypatch, sfq_train, widths)
     acc = sfq_train.evaluate_sfq(net, x, y, SFQTrainConfig(steps=4))["accuracy"]
-    assert calls and sum(calls) == len(y)
+    assert calls and sum(calls) == len(y) and set(widths) == {10}
     assert acc == np.mean(y == K)
 
 

@@ -122,7 +122,18 @@ def test_checkpoint_from_before_output_groups_loads_as_one_per_class():
 def test_default_shift_range_per_image_size():
     """SFQ's default shifts: ±1 pixel on 28×28 images, none on 8×8 ones; an explicit value wins."""
     from neurospice.training.datasets import shift_range
-    from neurospice.training.sfq_train import SHIFT_SIDE_PX
-    assert [shift_range(None, s, SHIFT_SIDE_PX, 0) for s in ((28, 28), (8, 8), None)] == [1, 0, 0]
-    assert shift_range(3, (8, 8), SHIFT_SIDE_PX, 0) == 3
+    from neurospice.training.sfq_train import sfq_shift_px
+    assert [sfq_shift_px(SFQTrainConfig(), s) for s in ((28, 28), (8, 8), None)] == [1, 0, 0]
+    assert sfq_shift_px(SFQTrainConfig(augment_px=3), (8, 8)) == 3
     assert [shift_range(None, s) for s in ((28, 28), (8, 8))] == [2, 1]     # memcap's rule unchanged
+
+
+def test_a_run_with_other_layer_sizes_is_not_resumed(artefact, tmp_path):
+    """A ``last.pt`` of one output neuron per class in the output folder: a run with two per
+    class starts afresh (no size-mismatch crash, no mixed epochs)."""
+    from neurospice.training.sfq_train import train_sfq
+    small = dict(artefact=artefact, epochs=1, hidden=8, steps=2, limit=200)
+    train_sfq(SFQTrainConfig(outputs_per_class=1, **small), out=tmp_path, progress=False)
+    m = train_sfq(SFQTrainConfig(outputs_per_class=2, **small), out=tmp_path, progress=False)
+    ck = torch.load(m["checkpoint"], weights_only=False)
+    assert ck["sizes"] == [64, 8, 20] and len(m["history"]) == 1

@@ -5,8 +5,15 @@ refuse the same values before anything is trained or written."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from neurospice import validate as v
+
+
+def config_from_saved(cls, saved: dict):
+    """The config a checkpoint saved; a field it lacks (added later) takes the value those older
+    runs were trained with (``cls.SAVED_WITHOUT``), not today's default."""
+    return cls(**{**getattr(cls, "SAVED_WITHOUT", {}), **saved})
 
 
 def _check_common(cfg, datasets_extra: tuple[str, ...] = ()) -> None:
@@ -60,9 +67,17 @@ class MemcapTrainConfig:
             v.existing_file("init_from", self.init_from)
 
 
+#: SFQ's default shift range: one pixel per this many pixels of the image side, rounded (±1 on
+#: 28×28 MNIST, none on 8×8 digits, where a pixel is an eighth of the digit; README *Training
+#: with SFQ neurons* has both measurements)
+SHIFT_SIDE_PX = 28
+
+
 @dataclass
 class SFQTrainConfig:
     """``neurospice train sfq`` (defaults: the one place they are written)."""
+    #: what a checkpoint saved before these fields existed was trained with
+    SAVED_WITHOUT: ClassVar[dict] = {"outputs_per_class": 1, "augment_px": 0}
     dataset: str = "digits"
     artefact: str = "runs/sfq/sfq.json"   #: `characterize sfq` output (made on first use if missing)
     epochs: int = 20
@@ -71,7 +86,7 @@ class SFQTrainConfig:
     max_rate: float = 1.0            #: pulses per step of a white pixel (regular encoding)
     #: output neurons per class; a class's vote is the sum of its neurons' pulses
     outputs_per_class: int = 8
-    augment_px: int | None = None    #: random shifts up to ± this many pixels (None: side/28, rounded)
+    augment_px: int | None = None    #: random shifts up to ± this many pixels (None: see SHIFT_SIDE_PX)
     batch: int = 64
     lr: float = 0.01                 #: synapse scores
     lr_threshold: float = 0.05       #: thresholds and the readout scale

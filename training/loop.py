@@ -32,6 +32,7 @@ from neurospice.circuits.errors import NeurospiceError
 from neurospice.files import atomic_savefig
 
 from .checkpoint import read_checkpoint, save_checkpoint
+from .config import config_from_saved
 
 #: configuration fields that may differ between a run and the ``last.pt`` it resumes
 RESUMABLE_CHANGES = ("epochs", "device")
@@ -89,7 +90,8 @@ def fit(run: TrainingRun, out, progress: bool = True, resume: bool = True) -> di
     history, done = [], 0
     if resume and last_path.exists():
         ck = read_checkpoint(last_path, run.family)
-        if _resume_identity(type(run.config)(**ck["config"])) == _resume_identity(run.config):
+        saved = config_from_saved(type(run.config), ck["config"])
+        if _resume_identity(saved) == _resume_identity(run.config) and ck.get("sizes") == run.sizes:
             model.load_state_dict(ck["state"])
             opt.load_state_dict(ck["optimizer"])
             gen.set_state(ck["generator"])

@@ -10,7 +10,9 @@ Consumers (installed apart, ``pip install --no-deps``; pinned in ``scripts/setup
 :func:`check_in_consumer` exports the checkpoint in the consumer's time convention, runs the
 family's test inputs (:meth:`~neurospice.registry.Family.nir_reference`) through the imported
 network and counts agreement with the reference output spikes: the class by
-:func:`~neurospice.training.neurons.decide`, the output spike counts per sample, and every
+:func:`~neurospice.training.neurons.decide` on each class's spikes (its ``outputs_per_class``
+output neurons summed, where the family's reference names that), the output spike counts per
+sample, and every
 (step, sample, neuron) cell.
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ from neurospice.registry import TRANSFER_STEPS, Family
 
 from neurospice.characterize.sfq_benches import gate_chain_delay_s
 
-from .config import SFQTrainConfig
+from .config import SHIFT_SIDE_PX, SFQTrainConfig
 from .family_cli import _given, add_common_train_options, config_from_args, progress_of
 
 #: ``train sfq`` options that map one to one onto SFQTrainConfig fields
@@ -123,7 +123,10 @@ class SFQFamily(Family):
                     "outputs_per_class": model.outputs_per_class}
 
     def compare_settings(self, c):
+        d = SFQTrainConfig
         return {"epochs": 15, "fine_tune_epochs": 5 if c.quick else 8,
+                "outputs_per_class": d.outputs_per_class, "augment_px": d.augment_px,
+                "shift_side_px": SHIFT_SIDE_PX,
                 "verify": (1, 1) if c.quick else (2, 3), "bisection_steps": 2 if c.quick else 4,
                 "cryo_W_per_W": CRYO_W_PER_W_4K}
 
@@ -188,6 +191,7 @@ def sfq_row(family, c, out: Path, progress: bool = False) -> dict:
     spike_J = s["energy_per_spike_aJ"] * 1e-18
     inference_J = m["energy_per_inference_aJ"] * 1e-18
     return {"accuracy_model": m["accuracy_test"], "neurons": sum(model.sizes[1:]), "layers": model.sizes,
+            "outputs_per_class": model.outputs_per_class,
             "steps": cfg.steps, "energy_per_spike_J": spike_J, "energy_per_inference_J": inference_J,
             "energy_counted": (f"bias-source work per switching + static bias power over one spike "
                                f"period at the maximum input rate ({spike_J * 1e18:.0f} aJ "

@@ -12,8 +12,8 @@ import torch
 from neurospice.files import atomic_write_json, sha256_file
 
 from ..characterize.artefact import load_artefact
-from .checkpoint import read_checkpoint
-from .config import SFQTrainConfig
+from .checkpoint import CheckpointError, read_checkpoint
+from .config import SHIFT_SIDE_PX, SFQTrainConfig, config_from_saved
 from .datasets import encode, load_dataset, shift_range, spike_batches, validation_split
 from .loop import TrainingRun, fit, plot_history
 from .neurons import decide
@@ -23,10 +23,11 @@ FAMILY = "sfq"
 #: the checkpoint format before checkpoints named their family (still read)
 LEGACY_CHECKPOINT_FORMAT = "neurospice.sfq-checkpoint"
 VAL_FRACTION = 0.1      #: of the training part, for the curves (the test part is never looked at)
-#: default shift range: one pixel per this many pixels of the image side, rounded (±1 on 28×28
-#: MNIST, none on 8×8 digits, where a pixel is an eighth of the digit; README *Training with SFQ
-#: neurons* has both measurements)
-SHIFT_SIDE_PX = 28
+
+
+def sfq_shift_px(cfg: SFQTrainConfig, shape) -> int:
+    """The training shift range: ``cfg.augment_px``, or one pixel per :data:`SHIFT_SIDE_PX`."""
+    return shift_range(cfg.augment_px, shape, SHIFT_SIDE_PX, at_least_px=0)
 
 
 def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfig) -> dict:
@@ -36,7 +37,8 @@ def evaluate_sfq(model: SFQNet, x: np.ndarray, y: np.ndarray, cfg: SFQTrainConfi
         for i in range(0, len(x), 256):
             s = encode(x[i:i + 256], cfg.steps, "regular", max_rate=cfg.max_rate).to(cfg.device)
             out = model(s)
-            # the memcap rule: most pulses, a tie to the first (not argmax's lowest index)
+            # the memcap rule on the class votes (a class's output pulses summed): most, a tie
+            # to the first (not argmax's lowest index)
             correct += int((decide(out["votes"]).cpu() == torch.as_tensor(y[i:i + 256])).sum())
             pulses += float(out["hidden"].sum() + out["out"].sum())
             # a pulse on a line reaches every neuron wired to it (one synapse each, either sign)
@@ -51,9 +53,10 @@ def load_sfq_checkpoint(path) -> dict:
 
 
 def model_from_sfq_checkpoint(ck: dict) -> tuple[SFQNet, SFQTrainConfig]:
-    # checkpoints from before these options were trained with one output neuron per class, unshifted
-    cfg = SFQTrainConfig(**({"outputs_per_class": 1, "augment_px": 0} | ck["config"]))
+    cfg = config_from_saved(SFQTrainConfig, ck["config"])
     n_in, hidden, n_out = ck["sizes"]
+    if n_out % cfg.outputs_per_class:
+        raise CheckpointError(f"SFQ checkpoint: {n_out} output neurons are not {cfg.outputs_per_class} per class")
     model = SFQNet(n_in, hidden, n_out // cfg.outputs_per_class, ck["spec"], seed=cfg.seed,
                    outputs_per_class=cfg.outputs_per_class)
     model.load_state_dict(ck["state"])
@@ -76,10 +79,13 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
     model = SFQNet(data.n_inputs, cfg.hidden, data.n_classes, spec, cfg.seed,
                    outputs_per_class=cfg.outputs_per_class).to(cfg.device)
     if init_from:
-        model.load_state_dict(load_sfq_checkpoint(init_from)["state"])
+        init = load_sfq_checkpoint(init_from)
+        if init["sizes"] != model.sizes:
+            raise CheckpointError(f"{init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
+        model.load_state_dict(init["state"])
 
     batches = spike_batches(x_tr, y_tr, batch=cfg.batch, steps=cfg.steps, encoding="regular",
-                            max_rate=cfg.max_rate, shift_px=shift_range(cfg.augment_px, data.shape, SHIFT_SIDE_PX, 0),
+                            max_rate=cfg.max_rate, shift_px=sfq_shift_px(cfg, data.shape),
                             shape=data.shape, device=cfg.device)
 
     def loss(batch):
