@@ -89,13 +89,19 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def require_same_sizes(init: dict, model, path) -> None:
+    """:class:`CheckpointError` unless checkpoint ``init`` (read from ``path``) has ``model``'s
+    layer sizes."""
+    if init["sizes"] != model.sizes:
+        raise CheckpointError(f"{path}: layer sizes {init['sizes']} do not match {model.sizes}")
+
+
 def load_initial_weights(model, path, family: str) -> None:
     """Start ``model`` from the weights of the ``family`` checkpoint at ``path`` (``init_from``):
     the ``weights.*`` entries only — the neuron buffers (tables) belong to the new run's neuron
     kind; :class:`CheckpointError` when the layer sizes differ."""
     init = read_checkpoint(path, family)
-    if init["sizes"] != model.sizes:
-        raise CheckpointError(f"{path}: layer sizes {init['sizes']} do not match {model.sizes}")
+    require_same_sizes(init, model, path)
     model.load_state_dict({k: v for k, v in init["state"].items() if k.startswith("weights.")}, strict=False)
 
 

@@ -32,6 +32,12 @@ DECISION_RULE = "most output spikes; a tie goes to the neuron that spiked first;
 LOGIT_STEPS = 8.0
 
 
+def class_votes(out_spikes: torch.Tensor, outputs_per_class: int = 1) -> torch.Tensor:
+    """Output spikes ``[..., classes · P]`` → each class's spikes ``[..., classes]``: class ``k``
+    holds output neurons ``k·P … k·P + P − 1`` (``P = outputs_per_class``), summed."""
+    return out_spikes.unflatten(-1, (-1, outputs_per_class)).sum(-1)
+
+
 def decide(out_spikes: torch.Tensor) -> torch.Tensor:
     """Output spikes ``[T, B, n_out]`` → class ``[B]`` by :data:`DECISION_RULE`; −1 where
     count and first spike both tie (undecided)."""

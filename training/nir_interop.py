@@ -54,12 +54,10 @@ def run_in_consumer(graph, consumer: str, inputs: torch.Tensor, dt_s: float) -> 
 def agreement(out: torch.Tensor, ref: torch.Tensor, outputs_per_class: int = 1) -> dict:
     """Same class (``decide`` on each class's spikes: its ``outputs_per_class`` consecutive
     output neurons summed), same output spike counts, same cells, between two ``[T, N, n]``."""
-    from .neurons import decide
+    from .neurons import class_votes, decide
     out, ref = out.float(), ref.float()
-
-    def votes(spikes):
-        return spikes.unflatten(-1, (-1, outputs_per_class)).sum(-1)
-    return {"same_class": float((decide(votes(out)) == decide(votes(ref))).float().mean()),
+    same = decide(class_votes(out, outputs_per_class)) == decide(class_votes(ref, outputs_per_class))
+    return {"same_class": float(same.float().mean()),
             "same_counts": float((out.sum(0) == ref.sum(0)).all(1).float().mean()),
             "cells_equal": float((out == ref).float().mean()), "samples": int(ref.shape[1])}
 

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..circuits.errors import NeurospiceError
+from .neurons import class_votes
 from .surrogate import straight_through
 
 
@@ -190,7 +191,7 @@ class SFQNet(nn.Module):
 
     def votes(self, out: torch.Tensor) -> torch.Tensor:
         """Output pulses ``[T, N, classes·P]`` → each class's pulses ``[T, N, classes]``."""
-        return out.unflatten(-1, (-1, self.outputs_per_class)).sum(-1)
+        return class_votes(out, self.outputs_per_class)
 
     def forward(self, x: torch.Tensor) -> dict:
         """``x [T, N, n_in]`` input pulses → ``{'hidden', 'out', 'votes', 'logits'}``."""

@@ -12,7 +12,7 @@ import torch
 from neurospice.files import atomic_write_json, sha256_file
 
 from ..characterize.artefact import load_artefact
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, require_same_sizes
 from .config import SHIFT_SIDE_PX, SFQTrainConfig, config_from_saved
 from .datasets import encode, load_dataset, shift_range, spike_batches, validation_split
 from .loop import TrainingRun, fit, plot_history
@@ -80,8 +80,7 @@ def train_sfq(cfg: SFQTrainConfig, out="runs/train/sfq", progress: bool = True, 
                    outputs_per_class=cfg.outputs_per_class).to(cfg.device)
     if init_from:
         init = load_sfq_checkpoint(init_from)
-        if init["sizes"] != model.sizes:
-            raise CheckpointError(f"{init_from}: layer sizes {init['sizes']} do not match {model.sizes}")
+        require_same_sizes(init, model, init_from)
         model.load_state_dict(init["state"])
 
     batches = spike_batches(x_tr, y_tr, batch=cfg.batch, steps=cfg.steps, encoding="regular",
