@@ -4,8 +4,11 @@ Runs one layer of neurons (``--batch`` × ``--neurons``) for ``--steps`` steps, 
 spikes and final state, back-propagates, and reports the median time per step of
 
 * ``DiffNeuron``   the differential memcapacitive neuron (the peak and end tables of both
-                   membranes, two fused lookups of two tables each, and the offset lookup);
-* ``TableNeuron``  the single-ended table neuron (one fused lookup of its two tables);
+                   membranes and the comparator offset): its step as it runs in training —
+                   the compiled step (``training/native.py``, one C call forward and one
+                   backward, blocks of points over ``torch``'s threads) where a C compiler
+                   is available, else the fused PyTorch look-ups (key ``compiled`` says which);
+* ``TableNeuron``  the single-ended table neuron, likewise;
 * the same two neurons on the *unfused* path (the original: one autograd-traced
   ``interp2d_reference`` per table, ``searchsorted`` per lookup), so the fused lookup's
   speed-up is measured in the same process (keys ``*_unfused``);
@@ -33,7 +36,8 @@ On CPU always; on CUDA when a GPU is available (``--device cuda`` or ``auto``).
 With ``--json`` the last stdout line is one JSON object: ``diff_vs_lif``, ``table_vs_lif``,
 ``vs_snntorch`` (DiffNeuron / snnTorch Leaky, null without snnTorch), the same three on the
 unfused path (``diff_vs_lif_unfused``, ``table_vs_lif_unfused``, ``vs_snntorch_unfused``) and
-the fused speed-ups, all of the first device (CPU), and ``results``: every device's numbers.
+the fused speed-ups, all of the first device (CPU), ``compiled`` (which step ran), ``threads``,
+and ``results``: every device's numbers.
 """
 from __future__ import annotations
 
@@ -200,7 +204,9 @@ def run(artefact: str | None, device: str, batch: int, neurons: int, steps: int,
              "table": (wrap(table), zero, [c_pos]),
              "table_unfused": (wrap(table_old), zero, [c_pos]),
              "lif": (wrap(lif), zero, [current])}
+    from neurospice.training import native
     res = {"device": str(dev), "dtype": dtype, "compile": compile_, "batch": batch,
+           "compiled": native.status() if dev.type == "cpu" and dt == torch.float32 else "not for this device/dtype",
            "neurons": neurons, "steps": steps, "repeats": repeats, "threads": torch.get_num_threads(),
            "curve": artefact, "tables": source}
     try:
@@ -255,7 +261,8 @@ def main(argv=None) -> int:
         print(f"neuron_step: {exc}", file=sys.stderr)
         return 2
     for r in results:
-        line = (f"[{r['device']} {r['dtype']}{' compiled' if r['compile'] else ''}] "
+        line = (f"[{r['device']} {r['dtype']}{' torch.compile' if r['compile'] else ''}, "
+                f"{r['threads']} thread(s), step: {r['compiled']}] "
                 f"{r['batch']}×{r['neurons']} neurons: DiffNeuron {r['diff_s_per_step'] * 1e6:.0f} µs/step, "
                 f"{r['diff_vs_lif']:.2f}× LIF (unfused {r['diff_vs_lif_unfused']:.2f}×, "
                 f"fused lookup {r['diff_fused_speedup']:.2f}× faster)")
@@ -277,6 +284,7 @@ def main(argv=None) -> int:
                           "diff_fused_speedup": first["diff_fused_speedup"],
                           "table_fused_speedup": first["table_fused_speedup"],
                           "device": first["device"], "tables": first["tables"],
+                          "compiled": first["compiled"], "threads": first["threads"],
                           "results": results}))
     return 0
 

@@ -259,25 +259,45 @@ TRAN_MAX_STEP_S = 20e-12
 SIM_RELTOL = 1e-3
 
 
-def analysis_cards(points: list[NeuronPoint]) -> str:
+@dataclass(frozen=True)
+class TranSettings:
+    """How finely a deck is integrated: the largest time step and ngspice's truncation-error
+    factor ``trtol`` (None: ngspice's default, 7)."""
+
+    max_step_s: float
+    trtol: float | None = None
+
+    def cards(self, stop_s: float) -> str:
+        opts = f"reltol={SIM_RELTOL:g}" + (f" trtol={self.trtol:g}" if self.trtol is not None else "")
+        return f".options {opts}\n.tran 10p {stop_s:.6g} 0 {self.max_step_s:g}"
+
+
+#: characterization: waveforms resolved to the 0.2 ns pump edge (membrane peaks read off them)
+CHARACTERIZE_TRAN = TranSettings(TRAN_MAX_STEP_S)
+#: spike-level checks (``verify``): a neuron's spikes are the comparator's own transitions,
+#: which ngspice's truncation-error control resolves without the 20 ps bound; checked against
+#: CHARACTERIZE_TRAN spike train by spike train (tests/test_verify_whole_network.py; README)
+SPIKE_TRAN = TranSettings(1e-9, trtol=20.0)
+
+
+def analysis_cards(points: list[NeuronPoint], tran: TranSettings = CHARACTERIZE_TRAN) -> str:
     """The simulator options and the transient that covers every point's steps (points of one
     netlist share a step); a sweep point's cache key holds this text, so a change of the
     options is a new point."""
     steps = {p.step_s for p in points}
     if len(steps) != 1:
         raise ValueError(f"points of one netlist must share one step length, got {sorted(steps)}")
-    return (f".options reltol={SIM_RELTOL:g}\n"
-            f".tran 10p {max(p.n_steps for p in points) * steps.pop():.6g} 0 {TRAN_MAX_STEP_S:g}")
+    return tran.cards(max(p.n_steps for p in points) * steps.pop())
 
 
 def assemble(tech: Technology, points: list[NeuronPoint], temperature_C: float = 27.0,
-             title: str = "neurospice memcap") -> str:
+             title: str = "neurospice memcap", tran: TranSettings = CHARACTERIZE_TRAN) -> str:
     """One netlist holding many neuron points (one ngspice start for all of them)."""
     lines = [f"* {title}", tech.header(), memcap_library()]
     for p in points:
         lines += [p.subckt, p.top]
     lines.append(".save " + " ".join(s for p in points for s in p.saves))
-    lines += [f".temp {temperature_C:g}", analysis_cards(points), ".end"]
+    lines += [f".temp {temperature_C:g}", analysis_cards(points, tran), ".end"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,19 +1,33 @@
-"""The fused table lookup (``interp2d_many``, ``interp1d``) against the unfused original.
+"""The fused table lookup (``interp2d_many``, ``interp1d``) and the table neurons' steps
+against the unfused original, on both paths: compiled (``training/native.py``) and PyTorch.
 
 The reference is a private copy of the original implementation (autograd through ``clamp``,
 ``searchsorted``, gathers and the bilinear formula), kept here so that it cannot drift with
 the code under test: forward bit-for-bit, gradients allclose, finite differences in float64,
-and whole DiffNeuron / TableNeuron steps old against new.
+and whole DiffNeuron / TableNeuron steps old against new. Every test runs twice (fixture
+``path``): with the compiled step, and with it switched off.
 """
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from neurospice.training import native  # noqa: E402
 from neurospice.training.memcap_net import DiffNeuron, surrogate_half_width_V  # noqa: E402
 from neurospice.training.neurons import (TableNeuron, interp1d, interp2d,  # noqa: E402
                                          interp2d_many)
 from neurospice.training.surrogate import triangle_spike  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pytorch"])
+def path(request, monkeypatch):
+    """Which path the code under test takes (neurons are made inside each test, so none has
+    its compiled tables cached from the other path)."""
+    if request.param == "pytorch":
+        monkeypatch.setattr(native, "library", lambda: None)
+    elif native.library() is None:
+        pytest.fail(f"the compiled neuron step is not available here: {native.status()}")
+    return request.param
 
 
 # -- the reference: the original, unfused implementation ----------------------------------
@@ -296,3 +310,78 @@ def test_table_neuron_steps_equal_the_original():
     assert torch.equal(res[0][0], res[1][0]) and torch.equal(res[0][1], res[1][1])
     assert res[0][0].sum() > 0
     assert torch.allclose(res[0][2], res[1][2], rtol=1e-4, atol=1e-6)
+
+
+# -- the compiled path's own contract -------------------------------------------------------
+def test_compiled_steps_take_the_compiled_path(path):
+    """The steps above really ran compiled (not silently on PyTorch) where that was asked."""
+    n = _diff_neuron()
+    cp = torch.rand(4, 8, requires_grad=True) * 100
+    z, _ = n(cp, cp, n.initial_state((4, 8)))
+    assert (type(z.grad_fn).__name__ == "DiffStepBackward") == (path == "compiled")
+    v_axis, c_axis, peak, end = _axes_grids(torch.float32)
+    t = TableNeuron(v_axis, c_axis, peak, end, threshold=0.9)
+    z, _ = t(cp)
+    assert (type(z.grad_fn).__name__ == "TableStepBackward") == (path == "compiled")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_diff_neuron_large_layer_and_offset_gradient(threads):
+    """8,192 neurons (blocks spread over the threads when there are two), a comparator
+    offset error that requires a gradient, both membranes as leaves: forward bit for bit,
+    every gradient (v±, c±, offset error) allclose to the original's."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        n = _diff_neuron()
+        g = torch.Generator().manual_seed(11)
+        shape = (64, 128)
+        leaves = [torch.rand(shape, generator=g) * 0.9, 0.3 + torch.rand(shape, generator=g) * 0.6,
+                  torch.rand(shape, generator=g) * 300, torch.rand(shape, generator=g) * 200,
+                  torch.randn(shape[1], generator=g) * 0.02]
+        w = torch.randn(4, *shape, generator=g)
+        res = []
+        for step in ("new", "old"):
+            vp, vn, cp, cn, err = (x.clone().requires_grad_() for x in leaves)
+            if step == "new":
+                z, (a, b) = n(cp, cn, (vp, vn), err)
+                m = n.margin
+            else:
+                z, (a, b), m = _diff_step_old(n, cp, cn, (vp, vn), err)
+            (w[0] * z + w[1] * a + w[2] * b + w[3] * m).sum().backward()
+            res.append(((z, a, b, m), [x.grad for x in (vp, vn, cp, cn, err)]))
+        (out1, g1), (out2, g2) = res
+        assert all(torch.equal(x, y) for x, y in zip(out1, out2))
+        assert 0.05 < float(out1[0].detach().mean()) < 0.95
+        for x, y in zip(g1, g2):
+            assert torch.allclose(x, y, rtol=1e-4, atol=1e-5), float((x - y).abs().max())
+        assert g1[4].shape == (shape[1],) and g1[4].abs().sum() > 0
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_switch_and_missing_compiler_fall_back(monkeypatch, tmp_path, path):
+    """``NEUROSPICE_NATIVE=0`` and a compiler that fails both leave the PyTorch path, the
+    latter with a warning that names the cause; the steps still give the same numbers."""
+    if path == "pytorch":
+        pytest.skip("about the compiled path's build")
+    monkeypatch.setenv("NEUROSPICE_CACHE", str(tmp_path / "cache"))     # nothing built yet
+    try:
+        native.library.cache_clear()
+        monkeypatch.setenv(native.SWITCH_ENV, "0")
+        assert native.library() is None and "NEUROSPICE_NATIVE=0" in native.status()
+        native.library.cache_clear()
+        monkeypatch.delenv(native.SWITCH_ENV)
+        monkeypatch.setenv("CC", "false")
+        with pytest.warns(RuntimeWarning, match="compiled neuron step not used"):
+            assert native.library() is None
+        assert "C compiler" in native.status()
+        n = _diff_neuron()
+        cp = torch.rand(3, 5) * 100
+        z, (a, b) = n(cp, cp, n.initial_state((3, 5)))
+        z2, (a2, b2), _ = _diff_step_old(n, cp, cp, n.initial_state((3, 5)))
+        assert torch.equal(z, z2) and torch.equal(a, a2) and torch.equal(b, b2)
+    finally:
+        native.library.cache_clear()
+        monkeypatch.undo()
+        assert native.library() is not None

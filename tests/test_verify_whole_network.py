@@ -134,3 +134,28 @@ def test_families_say_which_verify_the_whole_network(capsys):
     fams = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["families"]
     assert fams["memcap"]["verifies_whole_network"] is True
     assert not any(f["verifies_whole_network"] for name, f in fams.items() if name != "memcap")
+
+
+def test_verify_time_steps_give_the_characterization_steps_spikes():
+    """``verify`` integrates at ``memcap.SPIKE_TRAN`` (1 ns step bound, trtol 20); the
+    reference is the same neurons at the characterization's 20 ps bound: same spike trains.
+    Three neurons of 40 random rows (8 steps), driven from weak to strong so that they fire
+    sometimes, not always."""
+    from neurospice.circuits import memcap as mc
+    from neurospice.training.memcap_verify import VERIFY_TRAN, _neuron_rows, _simulate
+    from neurospice.circuits.technology import generic
+    assert VERIFY_TRAN == mc.SPIKE_TRAN and mc.SPIKE_TRAN.max_step_s > 10 * mc.CHARACTERIZE_TRAN.max_step_s
+    rng = np.random.default_rng(5)
+    design, tech = mc.DiffNeuronDesign(), generic("tt")
+    levels = np.linspace(design.device.c_min_F, design.device.c_max_F, 16)
+    jobs = []
+    for rate in (0.15, 0.3, 0.5):
+        trains = (rng.random((40, 8)) < rate).astype(int)
+        cp = levels[rng.integers(4, 16, 40)]
+        cn = levels[rng.integers(0, 6, 40)]
+        jobs.append(_neuron_rows(trains.T, cp, cn))
+    coarse = _simulate("spk", tech, design, jobs, True)
+    fine = _simulate("ref", tech, design, jobs, True, tran=mc.CHARACTERIZE_TRAN)
+    assert coarse == fine
+    fired = sum(map(sum, fine))
+    assert 0 < fired < 3 * 8, fine

@@ -47,6 +47,7 @@ from torch import nn
 
 from neurospice.circuits.errors import ArtefactError
 
+from . import native
 from .neurons import interp1d, interp2d_many
 from .surrogate import straight_through, triangle_spike
 
@@ -110,7 +111,7 @@ def surrogate_half_width_V(layer_table: dict, delta_fF: float) -> float:
 INIT_GAIN = 5.0
 
 
-class DiffNeuron(nn.Module):
+class DiffNeuron(native.CompiledStep):
     """The differential circuit neuron of one layer (tables at that layer's fan-in)."""
 
     def __init__(self, layer_table: dict, threshold: dict, v_ref_V: float, width_V: float,
@@ -144,6 +145,15 @@ class DiffNeuron(nn.Module):
         return (torch.zeros(shape, device=device, dtype=dtype),
                 torch.full(shape, self.v_ref, device=device, dtype=dtype))
 
+    def native_tables(self):
+        return (self.v_axis, self.c_axis, self.peak, self.end, self.th_v, self.th_off)
+
+    def native_args(self):
+        """``ns_diff_step``'s table arguments (training/neuron_kernels.c)."""
+        p = native.data_ptr
+        return (p(self.v_axis), self.v_axis.numel(), p(self.c_axis), self.c_axis.numel(),
+                p(self.peak), p(self.end), p(self.th_v), self.th_v.numel(), p(self.th_off), self.v_ref)
+
     def offset(self, v_neg: torch.Tensor) -> torch.Tensor:
         """The comparator's firing offset (V) at the negative membrane's voltage (linear interp.)."""
         return interp1d(self.th_off, self.th_v, v_neg)
@@ -151,6 +161,12 @@ class DiffNeuron(nn.Module):
     def forward(self, c_pos, c_neg, state, offset_error=None):
         """One step; ``offset_error`` ``[n_out]`` (V): this chip's comparator offset errors."""
         vp, vn = state
+        compiled = self.compiled_tables()
+        if compiled and native.points_usable(vp, vn, c_pos, c_neg) and (
+                offset_error is None or native.points_usable(offset_error)):
+            z, vp, vn, self.margin = native.DiffStep.apply(vp, vn, c_pos, c_neg, offset_error, compiled[0],
+                                                           (self.gamma, self.width, self.v_ref))
+            return z, (vp, vn)                              # the same step, compiled
         # one fused lookup of both tables per membrane (peak and end share the points)
         tables = torch.stack((self.peak, self.end))
         pp, ep = interp2d_many(tables, self.v_axis, self.c_axis, vp, c_pos)

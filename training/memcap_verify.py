@@ -65,13 +65,22 @@ def _neuron_rows(spikes_in: np.ndarray, cp: np.ndarray, cn: np.ndarray):
     return np.array(sp).T, caps_p, caps_n, mult_p, mult_n
 
 
-def _simulate(tag, tech, design, jobs, read_equivalent):
-    pts = [mc.diff_neuron_point(f"{tag}n{k}", tech, design, sp, a, c, m_p, read_equivalent=read_equivalent,
-                                multiplicity_neg=m_n)
-           for k, (sp, a, c, m_p, m_n) in enumerate(jobs)]
-    res = run_netlist(mc.assemble(tech, pts, title=f"neurospice verify {tag}"), circuit=f"verify {tag}",
-                      timeout_s=1800)
-    return [mc.measure_diff(res.plot, p, design)["spikes"] for p in pts]
+#: how verify integrates its decks (spike level: memcap.SPIKE_TRAN)
+VERIFY_TRAN = mc.SPIKE_TRAN
+
+
+def _simulate(tag, tech, design, jobs, read_equivalent, tran=None):
+    """Each job (one neuron's rows) in its own ngspice run — a deck's analysis time grows
+    faster than its size (README) — integrated at ``tran`` (default :data:`VERIFY_TRAN`):
+    the neurons' spike trains, in job order."""
+    trains = []
+    for k, (sp, a, c, m_p, m_n) in enumerate(jobs):
+        pt = mc.diff_neuron_point(f"{tag}n{k}", tech, design, sp, a, c, m_p, read_equivalent=read_equivalent,
+                                  multiplicity_neg=m_n)
+        deck = mc.assemble(tech, [pt], title=f"neurospice verify {tag}", tran=tran or VERIFY_TRAN)
+        res = run_netlist(deck, circuit=f"verify {tag} neuron {k}", timeout_s=1800)
+        trains.append(mc.measure_diff(res.plot, pt, design)["spikes"])
+    return trains
 
 
 @dataclass
@@ -107,7 +116,7 @@ def _record(checkpoint, samples: int, device_model: str, seed: int, out, kind: s
         caps = twin.capacitances(generator=chip)
         counts, rec = twin(s_in, caps, record=True, offsets=twin.offset_errors(generator=chip))
     # the simulator settings are part of what a cached row answers
-    settings = f"{mc.SIM_RELTOL}/{mc.TRAN_MAX_STEP_S}/grouped-rows"
+    settings = f"{VERIFY_TRAN.cards(0.0)}/grouped-rows/one-neuron-per-deck"
     key = hashlib.sha256((sha256_file(checkpoint) + device_model + str(seed) + settings + kind).encode()).hexdigest()[:16]
     cache = Path(out or Path(checkpoint).parent / "verify") / key
     cache.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import native
 from .surrogate import triangle_spike
 
 
@@ -106,6 +107,12 @@ class _FusedBilinear(torch.autograd.Function):
     def forward(ctx, v, c, v_axis, c_axis, grids):
         K, nv, nc = grids.shape
         need_v, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        ctx.native = not torch.compiler.is_compiling() and native.usable((v, c), (v_axis, c_axis, grids))
+        if ctx.native:                  # the same operations, compiled (training/native.py)
+            out, dv, dc = native.bilinear(v, c, v_axis, c_axis, grids, need_v or need_c)
+            if need_v or need_c:
+                ctx.save_for_backward(dv, dc)
+            return out
         iv, tv, dtv = _locate(v_axis, v, need_v)
         ic, tc, dtc = _locate(c_axis, c, need_c)
         sv, sc = 1 - tv, 1 - tc
@@ -124,6 +131,9 @@ class _FusedBilinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         dout_dv, dout_dc = ctx.saved_tensors
+        if ctx.native:
+            gv, gc = native.bilinear_backward(grad, dout_dv, dout_dc, *ctx.needs_input_grad[:2])
+            return gv, gc, None, None, None
         gv = (grad * dout_dv).sum(0) if dout_dv is not None else None
         gc = (grad * dout_dc).sum(0) if dout_dc is not None else None
         return gv, gc, None, None, None
@@ -217,7 +227,7 @@ def interp1d(table: torch.Tensor, axis: torch.Tensor, x: torch.Tensor) -> torch.
     return _FusedLinear.apply(x, axis, table)
 
 
-class TableNeuron(nn.Module):
+class TableNeuron(native.CompiledStep):
     """A neuron whose one-step map comes from characterized tables (see module docstring)."""
 
     def __init__(self, v_axis, c_axis, peak_grid, end_grid, threshold: float,
@@ -230,6 +240,15 @@ class TableNeuron(nn.Module):
         self.register_buffer("end_grid", torch.as_tensor(end_grid, dtype=f))
         self.threshold, self.gamma = float(threshold), float(gamma)
         self.width = float(width) if width else max(abs(self.threshold), 1e-6)
+
+    def native_tables(self):
+        return (self.v_axis, self.c_axis, self.peak_grid, self.end_grid)
+
+    def native_args(self):
+        """``ns_table_step``'s table arguments (training/neuron_kernels.c)."""
+        p = native.data_ptr
+        return (p(self.v_axis), self.v_axis.numel(), p(self.c_axis), self.c_axis.numel(),
+                p(self.peak_grid), p(self.end_grid), self.threshold)
 
     @classmethod
     def from_artefact(cls, artefact: dict, **kw) -> "TableNeuron":
@@ -254,6 +273,9 @@ class TableNeuron(nn.Module):
         """One step: drive ``c`` [N, ...], state ``v`` → (spikes, new state)."""
         if v is None:
             v = torch.zeros_like(c)
+        compiled = self.compiled_tables()
+        if compiled and native.points_usable(c, v):     # the same step, compiled
+            return native.TableStep.apply(v, c, compiled[0], (self.gamma, self.width))
         peak, end = interp2d_many((self.peak_grid, self.end_grid), self.v_axis, self.c_axis, v, c)
         z = triangle_spike(peak - self.threshold, self.gamma, self.width)
         return z, (1 - z) * end
