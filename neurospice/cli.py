@@ -51,7 +51,8 @@ def cmd_verify(args) -> dict:
 
 def _compare_config(args, quick: bool):
     from neurospice.training.compare import CompareConfig
-    kw = {k: getattr(args, k) for k in ("dataset", "hidden", "draws", "seed") if getattr(args, k, None) is not None}
+    kw = {k: getattr(args, k) for k in ("dataset", "hidden", "draws", "seed", "verify_samples")
+          if getattr(args, k, None) is not None}
     if getattr(args, "families", None):
         kw["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
     if getattr(args, "spreads", None):
@@ -183,10 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
             cp.add_argument("--draws", type=int, default=None, help="Monte Carlo chips per spread level")
             cp.add_argument("--seed", type=int, default=None)
             cp.add_argument("--quick", action="store_true", help="fewer epochs, cycles and samples")
+            cp.add_argument("--verify-samples", type=int, default=None,
+                            help="test samples whose circuits an analog family re-simulates in ngspice "
+                                 "(memcap: every output neuron) (default 100)")
             cp.set_defaults(func=cmd_compare)
         else:
             cp.set_defaults(func=cmd_demo, dataset=None, families=None, hidden=None, spreads=None,
-                            draws=None, seed=None)
+                            draws=None, seed=None, verify_samples=None)
         cp.add_argument("--workers", type=int, default=os.cpu_count() or 1)
         cp.add_argument("--out", default="runs/compare" if verb == "compare" else "runs/demo")
         _json_flag(cp)

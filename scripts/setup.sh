@@ -3,9 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-if ! command -v ngspice >/dev/null || ! ldconfig -p | grep -q libngspice.so; then
+# gcc: the table neurons' compiled step (training/native.py; without it the PyTorch path runs)
+if ! command -v ngspice >/dev/null || ! ldconfig -p | grep -q libngspice.so || ! command -v cc >/dev/null; then
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice libngspice0-dev >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ngspice libngspice0-dev gcc >/dev/null
 fi
 PY=${PYTHON:-python3}
 # torch==2.13.0 is the CPU build on disk: never let a bare 'torch' pull CUDA wheels.

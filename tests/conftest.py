@@ -31,7 +31,19 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+#: test files in the order the two test processes should start them: the longest first (CI
+#: durations, README *Status*), so that no long file is left for the end while the other process
+#: idles, and the two that build the session's memcap tables (test_compare) and hold the longest
+#: fixture (test_qclif) start on different processes. Every other file follows in collection
+#: order. Used with ``--dist loadfile --no-loadscope-reorder`` (scripts/test.sh).
+LONGEST_FILES_FIRST = ("test_qclif.py", "test_compare.py", "test_sfq_inhibition.py", "test_kill_resume.py",
+                       "test_kill_resume_sfq_qclif.py", "test_qclif_training.py", "test_sfq_training.py",
+                       "test_technology.py", "test_sfq_cells.py", "test_custom_neuron.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))     # stable: the rest as collected
     from neurospice.circuits.technology import sky130_available
     if sky130_available():
         return

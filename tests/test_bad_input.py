@@ -91,6 +91,7 @@ CASES = [
     (["compare", "--spreads", "0,-0.1", "--out", OUT], "ConfigError", "spreads must be ≥ 0, got -0.1"),
     (["compare", "--families", "memcap,nope", "--out", OUT], "FamilyError", "unknown neuron family 'nope'"),
     (["compare", "--workers", "0", "--out", OUT], "ConfigError", "workers must be ≥ 1, got 0"),
+    (["compare", "--verify-samples", "0", "--out", OUT], "ConfigError", "verify_samples must be ≥ 1, got 0"),
     (["compare", "--dataset", "mnist:/no/such.tgz", "--out", OUT], "ConfigError", "/no/such.tgz does not exist"),
     (["compare", "--seed", "x", "--out", OUT], "UsageError", "invalid int value: 'x'"),
 ]

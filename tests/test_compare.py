@@ -112,6 +112,7 @@ def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, 
     (out / "artefacts" / "memcap").mkdir(parents=True)
     shutil.copy(memcap_diff_curve, out / "artefacts" / "memcap" / "memcap_diff.json")
     args = ["compare", "--families", "memcap,lif,qclif", "--hidden", "16", "--quick", "--draws", "3",
+            "--verify-samples", "6",
             "--spreads", "0,0.3", "--workers", "2", "--out", str(out), "--json"]
     assert main(args) == 0
     r = _last_json(capsys)
@@ -120,7 +121,7 @@ def test_compare_memcap_and_lif_end_to_end(memcap_diff_curve, tmp_path, capsys, 
     for key in ("accuracy_model", "accuracy_circuit", "energy_per_spike_pJ", "energy_per_inference_nJ",
                 "latency_per_inference_ns", "neurons", "robustness", "artefact_sha256", "checkpoint_sha256"):
         assert m[key] is not None, key
-    assert m["circuit_check"]["spike_agreement"] >= 0.9
+    assert m["circuit_check"]["spike_agreement"] >= 0.9 and m["circuit_check"]["samples"] == 6
     assert m["latency_per_inference_ns"] == pytest.approx(8 * 10.0)    # 8 steps of 10 ns
     # energy per synaptic operation: an input spike reaching one synapse. Bounds from the data
     # alone: the encoded test inputs' spikes × 16 hidden synapses each, plus at most every

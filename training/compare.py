@@ -14,7 +14,8 @@ A family's row (energies in joules, times in seconds, frequencies in hertz insid
     accuracy_model, accuracy_circuit, neurons, layers, steps, spikes_per_inference,
     energy_per_spike_J, energy_per_inference_J, energy_per_inference_with_cryo_J,
     energy_counted, latency_per_inference_s, clock_Hz, circuit_check {kind, samples, unit,
-    spike_agreement, ...}, robustness [{spread, accuracy_mean, accuracy_std, draws,
+    spike_agreement, ...}, optionally circuit_check_at_scale (the same keys and ``level``: a
+    cheaper, wider check of the same circuit, e.g. qCLIF's gates as XSPICE), robustness [{spread, accuracy_mean, accuracy_std, draws,
     accuracies}], robustness_variation_aware, variation_aware_gain, artefact(_sha256),
     checkpoint(_sha256), ...
 
@@ -60,6 +61,8 @@ class CompareConfig:
     draws: int = 10                  #: Monte Carlo draws (chips) per spread level
     seed: int = 1
     workers: int = 2
+    #: test samples whose circuits an analog family re-simulates in ngspice (issue 19: ≥ 100)
+    verify_samples: int = 100
 
     def __post_init__(self):
         from neurospice import validate as v
@@ -78,6 +81,7 @@ class CompareConfig:
         v.whole("draws", self.draws, lo=1)
         v.whole("seed", self.seed, lo=0)
         v.whole("workers", self.workers, lo=1)
+        v.whole("verify_samples", self.verify_samples, lo=1)
 
 
 #: energy per synaptic operation of published chips (J/SOP), shown beside the families

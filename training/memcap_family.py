@@ -169,7 +169,7 @@ class MemcapFamily(Family):
     # -- compare -------------------------------------------------------------------------
     def compare_settings(self, c):
         epochs = 20 if c.quick else 30
-        return {"epochs": epochs, "fine_tune_epochs": epochs, "verify_samples": 6 if c.quick else 30,
+        return {"epochs": epochs, "fine_tune_epochs": epochs, "verify_samples": c.verify_samples,
                 "training": COMPARE_TRAINING, "mc_offset_samples": MC_OFFSET_SAMPLES,
                 "mode": self.train_mode}
 

@@ -11,8 +11,8 @@ values are bit for bit the PyTorch path's (same float32 operations in the same o
 multiply-add), gradients equal to rounding (``tests/test_fused_interp.py``). Anything else —
 another dtype or device, broadcast shapes, trainable tables — takes the PyTorch path.
 
-The library is built on first use with the system's C compiler (``$CC``, default ``cc``;
-~0.3 s) into the cache (``<cache>/native/<hash of source, compiler and flags>/``), then
+The library is built on first use with the system's C compiler (``$CC``, default ``cc``; a
+few seconds, once) into the cache (``<cache>/native/<hash of source, compiler and flags>/``), then
 loaded with ``ctypes``. Without a compiler, or with ``NEUROSPICE_NATIVE=0``, everything takes
 the PyTorch path (same numbers, slower); :func:`status` says which and why.
 """

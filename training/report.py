@@ -122,6 +122,12 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
                           f"{r['accuracy_model_on_verified']:.3f} model on those samples")
             if chk.get("bit_exact_agreement") is not None:
                 check += f"; {chk['bit_exact_agreement'] * 100:.1f} % of steps bit-exact (all registers)"
+            wide = r.get("circuit_check_at_scale")
+            if wide:
+                check += (f"; at {wide.get('level') or 'scale'} level: {wide['samples']} "
+                          f"{wide.get('unit', 'samples')}, {wide['spike_agreement'] * 100:.1f} % spike agreement"
+                          + (f", {wide['bit_exact_agreement'] * 100:.1f} % bit-exact"
+                             if wide.get("bit_exact_agreement") is not None else ""))
         else:
             check = "— (no circuit)"
         L.append(f"| {fam} | {r['neurons']} ({'-'.join(map(str, r['layers']))}) | "
