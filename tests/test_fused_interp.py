@@ -385,3 +385,21 @@ def test_switch_and_missing_compiler_fall_back(monkeypatch, tmp_path, path):
         native.library.cache_clear()
         monkeypatch.undo()
         assert native.library() is not None
+
+
+def test_a_copied_neuron_reads_its_own_tables(path):
+    """A deep copy (or an unpickled neuron) must not keep the original's table addresses: the
+    copy runs right after the original is gone."""
+    import copy
+    import gc
+    import pickle
+    n = _diff_neuron()
+    cp = torch.rand(6, 9) * 150
+    n(cp, cp, n.initial_state((6, 9)))                  # builds the original's C arguments
+    ref = _diff_step_old(n, cp, cp * 0.7, n.initial_state((6, 9)))
+    copies = [copy.deepcopy(n), pickle.loads(pickle.dumps(n))]
+    del n
+    gc.collect()
+    for c in copies:
+        z, (a, b) = c(cp, cp * 0.7, c.initial_state((6, 9)))
+        assert torch.equal(z, ref[0]) and torch.equal(a, ref[1][0]) and torch.equal(b, ref[1][1])

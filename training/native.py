@@ -179,6 +179,13 @@ class CompiledStep(nn.Module):
         self.__dict__["_compiled"] = None
         return super()._apply(fn, *args, **kwargs)
 
+    def __getstate__(self):
+        """Copies and pickles leave the C arguments behind: they are this instance's tensors'
+        addresses (a copy rebuilds its own on first use)."""
+        state = dict(self.__dict__)
+        state.pop("_compiled", None)
+        return state
+
 
 def points_usable(*points: torch.Tensor) -> bool:
     """Inputs and state of a compiled step: float32 CPU tensors of one shape."""
