@@ -403,3 +403,24 @@ def test_a_copied_neuron_reads_its_own_tables(path):
     for c in copies:
         z, (a, b) = c(cp, cp * 0.7, c.initial_state((6, 9)))
         assert torch.equal(z, ref[0]) and torch.equal(a, ref[1][0]) and torch.equal(b, ref[1][1])
+
+
+def test_replaced_tables_and_changed_scalars_are_used(path):
+    """Tables are re-read when a buffer is replaced (and a changed threshold or reset level is
+    used at once); misshapen tables take the PyTorch path."""
+    n = _diff_neuron()
+    cp = torch.rand(5, 7) * 150
+    n(cp, cp, n.initial_state((5, 7)))
+    n.peak = n.peak * 0.9 + 0.05                        # a new buffer object
+    n.v_ref = 0.25
+    z, (a, b) = n(cp, cp * 0.6, n.initial_state((5, 7)))
+    z2, (a2, b2), _ = _diff_step_old(n, cp, cp * 0.6, n.initial_state((5, 7)))
+    assert torch.equal(z, z2) and torch.equal(a, a2) and torch.equal(b, b2)
+    v_axis, c_axis, peak, end = _axes_grids(torch.float32)
+    t = TableNeuron(v_axis, c_axis, peak, end, threshold=0.9)
+    t(cp)
+    t.threshold = 0.6
+    assert torch.equal(t(cp)[0], _table_step_old(t, cp, torch.zeros_like(cp))[0])
+    bad = TableNeuron(v_axis, c_axis, peak, end, threshold=0.9)
+    bad.end_grid = end[:, :-1]                          # one column short
+    assert bad.compiled_tables() is None

@@ -40,7 +40,8 @@ def test_state_dict_roundtrip():
 
 def test_from_memcap_artefact_follows_ngspice(memcap_quick_kills, tmp_path):
     """The quick memcap artefact (made by the CLI test's session fixture) against ngspice."""
-    from neurospice.characterize.artefact import load_artefact
+    from neurospice.characterize import memcap_recipes  # noqa: F401  (the fixture may come pickled
+    from neurospice.characterize.artefact import load_artefact  # from the other test process)
     from neurospice.characterize.sweep import Sweep, run_sweep, PointCache
     neuron = TableNeuron.from_artefact(load_artefact(memcap_quick_kills["full"]["artefact"]))
     # independent check: ngspice at points *between* the grid nodes

@@ -145,14 +145,17 @@ class DiffNeuron(native.CompiledStep):
         return (torch.zeros(shape, device=device, dtype=dtype),
                 torch.full(shape, self.v_ref, device=device, dtype=dtype))
 
-    def native_tables(self):
-        return (self.v_axis, self.c_axis, self.peak, self.end, self.th_v, self.th_off)
+    NATIVE_TABLES = ("v_axis", "c_axis", "peak", "end", "th_v", "th_off")
 
-    def native_args(self):
+    def native_fits(self, t):
+        return (native.grids_fit(t["v_axis"], t["c_axis"], t["peak"], t["end"])
+                and t["th_v"].dim() == 1 and t["th_v"].numel() >= 2 and t["th_off"].shape == t["th_v"].shape)
+
+    def native_args(self, t):
         """``ns_diff_step``'s table arguments (training/neuron_kernels.c)."""
         p = native.data_ptr
-        return (p(self.v_axis), self.v_axis.numel(), p(self.c_axis), self.c_axis.numel(),
-                p(self.peak), p(self.end), p(self.th_v), self.th_v.numel(), p(self.th_off), self.v_ref)
+        return (p(t["v_axis"]), t["v_axis"].numel(), p(t["c_axis"]), t["c_axis"].numel(),
+                p(t["peak"]), p(t["end"]), p(t["th_v"]), t["th_v"].numel(), p(t["th_off"]))
 
     def offset(self, v_neg: torch.Tensor) -> torch.Tensor:
         """The comparator's firing offset (V) at the negative membrane's voltage (linear interp.)."""
@@ -164,7 +167,7 @@ class DiffNeuron(native.CompiledStep):
         compiled = self.compiled_tables()
         if compiled and native.points_usable(vp, vn, c_pos, c_neg) and (
                 offset_error is None or native.points_usable(offset_error)):
-            z, vp, vn, self.margin = native.DiffStep.apply(vp, vn, c_pos, c_neg, offset_error, compiled[0],
+            z, vp, vn, self.margin = native.DiffStep.apply(vp, vn, c_pos, c_neg, offset_error, compiled,
                                                            (self.gamma, self.width, self.v_ref))
             return z, (vp, vn)                              # the same step, compiled
         # one fused lookup of both tables per membrane (peak and end share the points)

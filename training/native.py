@@ -8,8 +8,9 @@ training shapes that overhead, not arithmetic, is its cost (``benchmarks/neuron_
 
 Contract: float32 CPU tensors of one shape, tables that do not require a gradient; the forward
 values are bit for bit the PyTorch path's (same float32 operations in the same order, no fused
-multiply-add), gradients equal to rounding (``tests/test_fused_interp.py``). Anything else —
-another dtype or device, broadcast shapes, trainable tables — takes the PyTorch path.
+multiply-add; a zero may differ in sign: ``torch.equal`` holds), gradients equal to rounding
+(``tests/test_fused_interp.py``). Anything else — another dtype or device, broadcast shapes,
+trainable or misshapen tables — takes the PyTorch path.
 
 The library is built on first use with the system's C compiler (``$CC``, default ``cc``; a
 few seconds, once) into the cache (``<cache>/native/<hash of source, compiler and flags>/``), then
@@ -124,12 +125,13 @@ def _plain(t: torch.Tensor) -> bool:
     return (t.dtype == torch.float32 and t.is_cpu and t.is_contiguous() and not t.requires_grad)
 
 
-def usable(points, tables) -> bool:
-    """Whether a look-up can be compiled: ``points`` float32 CPU tensors of one shape,
-    ``tables`` (axes, grids) contiguous float32 CPU tensors that need no gradient."""
-    shape = points[0].shape
-    return (all(t.dtype == torch.float32 and t.is_cpu and t.shape == shape for t in points)
-            and all(_plain(t) for t in tables) and library() is not None)
+def bilinear_usable(v, c, v_axis, c_axis, grids) -> bool:
+    """Whether :func:`bilinear` can look up ``grids [K, nv, nc]``: ``v``, ``c`` float32 CPU
+    tensors of one shape, axes and grids contiguous float32 CPU tensors that need no gradient
+    and fit (:func:`grids_fit`)."""
+    return (points_usable(v, c) and all(_plain(t) for t in (v_axis, c_axis, grids))
+            and grids.dim() == 3 and grids_fit(v_axis, c_axis, *grids.unbind(0))
+            and library() is not None)
 
 
 def data_ptr(t: torch.Tensor | None):
@@ -150,39 +152,50 @@ def _incoming(g: torch.Tensor | None):
     return g, _Grad(g.data_ptr(), 1)
 
 
-class CompiledStep(nn.Module):
-    """Base of the table neurons: their tables as the compiled step's arguments, built once
-    (:meth:`compiled_tables`) and again after ``.to()``/``.float()``/... (``_apply``). The
-    tables are read-only after construction; a subclass names them in :meth:`native_tables`
-    and returns the C arguments in :meth:`native_args`."""
+def grids_fit(v_axis: torch.Tensor, c_axis: torch.Tensor, *grids: torch.Tensor) -> bool:
+    """Axes 1-D of ≥ 2 points and every grid ``[len(v_axis), len(c_axis)]``: what the C code
+    indexes without checking (the PyTorch path raises on anything else)."""
+    shape = (v_axis.numel(), c_axis.numel())
+    return (v_axis.dim() == c_axis.dim() == 1 and min(shape) >= 2
+            and all(tuple(g.shape) == shape for g in grids))
 
+
+class CompiledStep(nn.Module):
+    """Base of the table neurons: the compiled step's table arguments, built on first use and
+    again whenever a table buffer is replaced or moved (checked on every call: the buffer
+    objects and their addresses). A subclass names its table buffers in :attr:`NATIVE_TABLES`,
+    checks their shapes in :meth:`native_fits` and orders the C arguments in :meth:`native_args`
+    (scalars such as thresholds are passed per call, not kept here)."""
+
+    NATIVE_TABLES: tuple[str, ...] = ()
     _compiled = None
 
-    def native_tables(self) -> tuple:               # pragma: no cover - abstract
+    def native_fits(self, t: dict) -> bool:          # pragma: no cover - abstract
         raise NotImplementedError
 
-    def native_args(self) -> tuple:                 # pragma: no cover - abstract
+    def native_args(self, t: dict) -> tuple:         # pragma: no cover - abstract
         raise NotImplementedError
 
     def compiled_tables(self):
-        """(C arguments, tables held) or None when the step cannot be compiled — also while
+        """The C table arguments, or None when the step cannot be compiled — also while
         ``torch.compile`` traces the neuron (it cannot see into C; it gets the PyTorch path)."""
         if torch.compiler.is_compiling():
             return None
-        if self._compiled is None:
-            tables = self.native_tables()
-            ok = library() is not None and all(_plain(t) for t in tables)
-            self.__dict__["_compiled"] = (self.native_args(), tables) if ok else False
-        return self._compiled or None
-
-    def _apply(self, fn, *args, **kwargs):
-        self.__dict__["_compiled"] = None
-        return super()._apply(fn, *args, **kwargs)
+        held = self._compiled
+        bufs = self._buffers
+        if held is not None and all(bufs.get(n) is t and t.data_ptr() == p
+                                    for n, t, p in zip(self.NATIVE_TABLES, held[0], held[1])):
+            return held[2]
+        t = {n: bufs[n] for n in self.NATIVE_TABLES}
+        ok = library() is not None and all(_plain(x) for x in t.values()) and self.native_fits(t)
+        args = self.native_args(t) if ok else None
+        self.__dict__["_compiled"] = (tuple(t.values()), tuple(x.data_ptr() for x in t.values()), args)
+        return args
 
     def __getstate__(self):
         """Copies and pickles leave the C arguments behind: they are this instance's tensors'
         addresses (a copy rebuilds its own on first use)."""
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state.pop("_compiled", None)
         return state
 
@@ -207,7 +220,7 @@ class DiffStep(torch.autograd.Function):
         saved = torch.empty((DIFF_SAVED_ROWS, n), dtype=torch.float32) if need else None
         err = None if offset_error is None else offset_error.expand_as(vp).contiguous()
         p = data_ptr
-        library().ns_diff_step(n, p(vp), p(vn), p(cp), p(cn), p(err), *table_args,
+        library().ns_diff_step(n, p(vp), p(vn), p(cp), p(cn), p(err), *table_args, consts[2],
                                p(z), p(vp_next), p(vn_next), p(margin), p(saved))
         if need:
             ctx.save_for_backward(saved, margin)
@@ -231,17 +244,17 @@ class DiffStep(torch.autograd.Function):
 
 
 class TableStep(torch.autograd.Function):
-    """``neurons.TableNeuron``'s step: (v, c, the neuron's C arguments, its surrogate
-    (height, half-width)) → (z, v')."""
+    """``neurons.TableNeuron``'s step: (v, c, the neuron's C arguments, its threshold, its
+    surrogate (height, half-width)) → (z, v')."""
 
     @staticmethod
-    def forward(ctx, v, c, table_args, consts):
+    def forward(ctx, v, c, table_args, threshold, consts):
         ctx.set_materialize_grads(False)
         v, c = v.contiguous(), c.contiguous()
         z, v_next = torch.empty_like(v), torch.empty_like(v)
         need = any(ctx.needs_input_grad[:2])
         saved = torch.empty((TABLE_SAVED_ROWS, v.numel()), dtype=torch.float32) if need else None
-        library().ns_table_step(v.numel(), data_ptr(v), data_ptr(c), *table_args,
+        library().ns_table_step(v.numel(), data_ptr(v), data_ptr(c), *table_args, threshold,
                                 data_ptr(z), data_ptr(v_next), data_ptr(saved))
         if need:
             ctx.save_for_backward(saved)
@@ -256,7 +269,7 @@ class TableStep(torch.autograd.Function):
         library().ns_table_step_backward(gv.numel(), data_ptr(saved), *(arg for _, arg in incoming),
                                          *ctx.consts, data_ptr(gv), data_ptr(gc))
         return (gv if ctx.needs_input_grad[0] else None, gc if ctx.needs_input_grad[1] else None,
-                None, None)
+                None, None, None)
 
 
 def bilinear(v, c, v_axis, c_axis, grids, need_slopes: bool):

@@ -127,7 +127,7 @@ INLINE void linear_block(const float *table, const cells_t *x, int m, float *out
 INLINE float surrogate(float x, float height, float half_width)
 {
     float s = 1.0f - (x < 0 ? -x : x) / half_width;
-    return s > 0.0f ? height * s : 0.0f;
+    return s > 0.0f ? height * s : (s == s ? 0.0f : s);      /* NaN stays NaN, as clamp keeps it */
 }
 
 /* K grids [K, nv, nc] at n points: out [K, n]; with dv, dc != NULL the slopes [K, n]. */

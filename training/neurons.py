@@ -107,7 +107,7 @@ class _FusedBilinear(torch.autograd.Function):
     def forward(ctx, v, c, v_axis, c_axis, grids):
         K, nv, nc = grids.shape
         need_v, need_c = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        ctx.native = not torch.compiler.is_compiling() and native.usable((v, c), (v_axis, c_axis, grids))
+        ctx.native = not torch.compiler.is_compiling() and native.bilinear_usable(v, c, v_axis, c_axis, grids)
         if ctx.native:                  # the same operations, compiled (training/native.py)
             out, dv, dc = native.bilinear(v, c, v_axis, c_axis, grids, need_v or need_c)
             if need_v or need_c:
@@ -241,14 +241,16 @@ class TableNeuron(native.CompiledStep):
         self.threshold, self.gamma = float(threshold), float(gamma)
         self.width = float(width) if width else max(abs(self.threshold), 1e-6)
 
-    def native_tables(self):
-        return (self.v_axis, self.c_axis, self.peak_grid, self.end_grid)
+    NATIVE_TABLES = ("v_axis", "c_axis", "peak_grid", "end_grid")
 
-    def native_args(self):
+    def native_fits(self, t):
+        return native.grids_fit(t["v_axis"], t["c_axis"], t["peak_grid"], t["end_grid"])
+
+    def native_args(self, t):
         """``ns_table_step``'s table arguments (training/neuron_kernels.c)."""
         p = native.data_ptr
-        return (p(self.v_axis), self.v_axis.numel(), p(self.c_axis), self.c_axis.numel(),
-                p(self.peak_grid), p(self.end_grid), self.threshold)
+        return (p(t["v_axis"]), t["v_axis"].numel(), p(t["c_axis"]), t["c_axis"].numel(),
+                p(t["peak_grid"]), p(t["end_grid"]))
 
     @classmethod
     def from_artefact(cls, artefact: dict, **kw) -> "TableNeuron":
@@ -275,7 +277,7 @@ class TableNeuron(native.CompiledStep):
             v = torch.zeros_like(c)
         compiled = self.compiled_tables()
         if compiled and native.points_usable(c, v):     # the same step, compiled
-            return native.TableStep.apply(v, c, compiled[0], (self.gamma, self.width))
+            return native.TableStep.apply(v, c, compiled, self.threshold, (self.gamma, self.width))
         peak, end = interp2d_many((self.peak_grid, self.end_grid), self.v_axis, self.c_axis, v, c)
         z = triangle_spike(peak - self.threshold, self.gamma, self.width)
         return z, (1 - z) * end
