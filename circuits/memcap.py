@@ -252,8 +252,6 @@ def memcap_library() -> str:
     return netlist_path("memcap.sp").read_text()
 
 
-#: Transient options: a bounded step keeps every point's waveform resolved (the pump edge is 0.2 ns).
-TRAN_MAX_STEP_S = 20e-12
 #: ngspice's default relative tolerance: 1e-4 moved no table entry by more than 0.8 mV and no
 #: spike or threshold at all, for 1.4-7x the analysis time (README, *Simulator settings*)
 SIM_RELTOL = 1e-3
@@ -272,8 +270,9 @@ class TranSettings:
         return f".options {opts}\n.tran 10p {stop_s:.6g} 0 {self.max_step_s:g}"
 
 
-#: characterization: waveforms resolved to the 0.2 ns pump edge (membrane peaks read off them)
-CHARACTERIZE_TRAN = TranSettings(TRAN_MAX_STEP_S)
+#: characterization: a 20 ps step bound keeps every point's waveform resolved to the 0.2 ns
+#: pump edge (membrane peaks are read off it)
+CHARACTERIZE_TRAN = TranSettings(20e-12)
 #: spike-level checks (``verify``): a neuron's spikes are the comparator's own transitions,
 #: which ngspice's truncation-error control resolves without the 20 ps bound; checked against
 #: CHARACTERIZE_TRAN spike train by spike train (tests/test_verify_whole_network.py; README)

@@ -264,7 +264,7 @@ class TableStep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gz, gv_next):
         (saved,) = ctx.saved_tensors
-        gv, gc = (torch.empty(saved.shape[1], dtype=torch.float32).view(ctx.shape) for _ in range(2))
+        gv, gc = (torch.empty(ctx.shape, dtype=torch.float32) for _ in range(2))
         incoming = [_incoming(g) for g in (gz, gv_next)]     # held until the call ends
         library().ns_table_step_backward(gv.numel(), data_ptr(saved), *(arg for _, arg in incoming),
                                          *ctx.consts, data_ptr(gv), data_ptr(gc))
@@ -280,8 +280,7 @@ def bilinear(v, c, v_axis, c_axis, grids, need_slopes: bool):
     out = torch.empty((K, *v.shape), dtype=torch.float32)
     dv = torch.empty_like(out) if need_slopes else None
     dc = torch.empty_like(out) if need_slopes else None
-    grids = grids.contiguous()                           # held until the call ends
-    p = data_ptr
+    p = data_ptr                    # grids are contiguous: bilinear_usable checked them
     library().ns_bilinear(n, p(v), p(c), p(v_axis), v_axis.numel(), p(c_axis), c_axis.numel(),
                           p(grids), K, p(out), p(dv), p(dc))
     return out, dv, dc

@@ -124,7 +124,7 @@ def write_report(results: dict, config, out, skipped: dict | None = None) -> Pat
                 check += f"; {chk['bit_exact_agreement'] * 100:.1f} % of steps bit-exact (all registers)"
             wide = r.get("circuit_check_at_scale")
             if wide:
-                check += (f"; at {wide.get('level') or 'scale'} level: {wide['samples']} "
+                check += (f"; at {wide['level']} level: {wide['samples']} "
                           f"{wide.get('unit', 'samples')}, {wide['spike_agreement'] * 100:.1f} % spike agreement"
                           + (f", {wide['bit_exact_agreement'] * 100:.1f} % bit-exact"
                              if wide.get("bit_exact_agreement") is not None else ""))
