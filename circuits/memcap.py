@@ -149,14 +149,17 @@ class NeuronPoint:
 
 def _mos_emitter(tech: Technology, tag: str, models: list[str], body: list[str],
                  dvth_V: dict | None = None):
-    """``mos(name, d, g, s, b, kind, w_um, l_um, role, m=1)``: append one MOSFET (and its
-    local model cards) of point ``tag``; ``dvth_V[role]`` shifts its threshold (MC sample)."""
+    """``mos(name, d, g, s, b, kind, w_um, l_um, role, m=1)``: append one MOSFET of point
+    ``tag`` (and its role's local model card, once: every device of a role has the same
+    parameters); ``dvth_V[role]`` shifts its threshold (MC sample)."""
     dv = dvth_V or {}
+    written = set(models)
 
     def mos(name, dd, g, s, b, kind, w, l, role, m=1):
         line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, dvth_V=dv.get(role, 0.0),
-                                  scope=f"{tag}_")
-        models.extend(cards)
+                                  scope=f"{tag}_", model=role)
+        models.extend(c for c in cards if c not in written)
+        written.update(cards)
         body.append(line + (f" m={m}" if m != 1 else ""))
     return mos
 
@@ -366,8 +369,12 @@ class DiffNeuronDesign(NeuronDesign):
 def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spikes: np.ndarray,
                       caps_pos_F, caps_neg_F, multiplicity=None, v_pos0_V: float = 0.0,
                       v_neg0_V: float | None = None, read_equivalent: bool = False,
-                      dvth_V: dict | None = None, multiplicity_neg=None) -> NeuronPoint:
+                      dvth_V: dict | None = None, multiplicity_neg=None,
+                      spikes_only: bool = False) -> NeuronPoint:
     """Netlist of one differential neuron driven by ``spikes`` [T, n_inputs] (0/1).
+
+    ``spikes_only``: save only the output (read with :func:`diff_spikes`; a verify needs no
+    membranes, currents or inputs).
 
     ``dvth_V`` (a Monte Carlo sample): threshold shift per device role; the comparator's
     four matched devices have roles of their own (``pair_p``, ``pair_n``, ``mirror_a``,
@@ -407,11 +414,20 @@ def diff_neuron_point(tag: str, tech: Technology, design: DiffNeuronDesign, spik
     subckt, top = _wrap(tag, d, spikes, ["memp", "memn", "out"],
                         {"vbp": d.v_bias_V, "vref": d.v_ref_V}, models, body)
     top.append(f".ic v({tag}_memp)={v_pos0_V:.6g} v({tag}_memn)={v_neg0_V:.6g}")
-    saves = [f"v({tag}_memp)", f"v({tag}_memn)", f"v({tag}_out)", f"i(vdd_{tag})", f"i(vref_{tag})"]
-    saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
-    saves += [f"v({tag}_in{i})" for i in range(n_in)]
+    saves = [f"v({tag}_out)"]
+    if not spikes_only:
+        saves += [f"v({tag}_memp)", f"v({tag}_memn)", f"i(vdd_{tag})", f"i(vref_{tag})"]
+        saves += [f"i(vin_{tag}_{i})" for i in range(n_in)]
+        saves += [f"v({tag}_in{i})" for i in range(n_in)]
     return NeuronPoint(tag=tag, subckt=subckt, top="\n".join(top), saves=saves, n_steps=n_steps,
                        n_inputs=n_in, step_s=d.step_s)
+
+
+def diff_spikes(plot, point: NeuronPoint, design: DiffNeuronDesign) -> list[int]:
+    """Per step: 1 if the output rose above ``vdd_V / 2`` in it."""
+    t, o = plot["time"], plot[f"v({point.tag}_out)"]
+    return [int(o[(t >= a) & (t < a + design.step_s)].max() > design.vdd_V / 2)
+            for a in np.arange(point.n_steps) * design.step_s]
 
 
 def measure_diff(plot, point: NeuronPoint, design: DiffNeuronDesign) -> dict:
@@ -424,8 +440,6 @@ def measure_diff(plot, point: NeuronPoint, design: DiffNeuronDesign) -> dict:
         v = plot[f"v({point.tag}_mem{side})"]
         out[f"v_{side}_end_V"] = np.interp(ends, t, v).tolist()
         out[f"v_{side}_peak_V"] = [float(v[(t >= a) & (t < a + design.step_s)].max()) for a in starts]
-    o = plot[f"v({point.tag}_out)"]
-    out["spikes"] = [int(o[(t >= a) & (t < a + design.step_s)].max() > design.vdd_V / 2)
-                     for a in starts]
+    out["spikes"] = diff_spikes(plot, point, design)
     out["energy_J"] = _delivered_energy_J(plot, point, {"vdd": design.vdd_V, "vref": design.v_ref_V})
     return out

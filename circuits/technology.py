@@ -112,12 +112,14 @@ class Technology:
 
     # -- device emission -------------------------------------------------------------
     def mosfet(self, name: str, d: str, g: str, s: str, b: str, kind: str, w_um: float,
-               l_um: float, dvth_V: float = 0.0, scope: str = "") -> tuple[str, list[str]]:
+               l_um: float, dvth_V: float = 0.0, scope: str = "", model: str = "") -> tuple[str, list[str]]:
         """One MOSFET line (and any local model cards it needs).
 
         ``kind`` is ``'n'``/``'p'`` (``'p_hvt'`` for sky130's high-Vt PMOS). ``dvth_V``
-        shifts |Vth| for a Monte-Carlo sample on the generic models (local model card);
-        for sky130, mismatch comes from the PDK's own per-device statistics instead.
+        shifts |Vth| for a Monte-Carlo sample on the generic models (local model card, named
+        after ``model`` — devices given the same ``model`` and ``dvth_V`` may share one card —
+        or else after the device); for sky130, mismatch comes from the PDK's own per-device
+        statistics instead.
         """
         if self.name == "generic-180nm":
             base = "gnmos" if kind.startswith("n") else "gpmos"
@@ -125,7 +127,7 @@ class Technology:
             vto = "gn_vto" if pol == "nmos" else "gp_vto"
             kp = "gn_kp" if pol == "nmos" else "gp_kp"
             sign = 1 if pol == "nmos" else -1
-            model = f"{base}_{scope}{name}".lower()
+            model = f"{base}_{scope}{model or name}".lower()
             card = (f".model {model} {pol} {GENERIC_MOS_COMMON} vto={{{vto}+({sign * dvth_V:.6g})}} "
                     f"kp={{{kp}}}")
             return f"M{name} {d} {g} {s} {b} {model} w={w_um:g}u l={l_um:g}u", [card]

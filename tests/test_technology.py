@@ -6,6 +6,7 @@ from neurospice.characterize.sweep import PointCache, Sweep, run_sweep
 from neurospice.circuits.engine import run_netlist
 from neurospice.circuits.errors import TechnologyError
 from neurospice.circuits.technology import generic, get_technology, sky130
+from neurospice.characterize import memcap_recipes  # noqa: F401  (registers 'memcap')
 
 
 def _tphl(tech_name, corner, tmp_path):

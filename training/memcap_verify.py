@@ -76,10 +76,10 @@ def _simulate(tag, tech, design, jobs, read_equivalent, tran=None):
     trains = []
     for k, (sp, a, c, m_p, m_n) in enumerate(jobs):
         pt = mc.diff_neuron_point(f"{tag}n{k}", tech, design, sp, a, c, m_p, read_equivalent=read_equivalent,
-                                  multiplicity_neg=m_n)
+                                  multiplicity_neg=m_n, spikes_only=True)
         deck = mc.assemble(tech, [pt], title=f"neurospice verify {tag}", tran=tran or VERIFY_TRAN)
         res = run_netlist(deck, circuit=f"verify {tag} neuron {k}", timeout_s=1800)
-        trains.append(mc.measure_diff(res.plot, pt, design)["spikes"])
+        trains.append(mc.diff_spikes(res.plot, pt, design))
     return trains
 
 
@@ -116,7 +116,7 @@ def _record(checkpoint, samples: int, device_model: str, seed: int, out, kind: s
         caps = twin.capacitances(generator=chip)
         counts, rec = twin(s_in, caps, record=True, offsets=twin.offset_errors(generator=chip))
     # the simulator settings are part of what a cached row answers
-    settings = f"{VERIFY_TRAN.cards(0.0)}/grouped-rows/one-neuron-per-deck"
+    settings = f"{VERIFY_TRAN.cards(0.0)}/grouped-rows/one-neuron-per-deck/role-models"
     key = hashlib.sha256((sha256_file(checkpoint) + device_model + str(seed) + settings + kind).encode()).hexdigest()[:16]
     cache = Path(out or Path(checkpoint).parent / "verify") / key
     cache.mkdir(parents=True, exist_ok=True)
