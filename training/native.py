@@ -32,8 +32,10 @@ import torch
 from torch import nn
 
 SOURCE = Path(__file__).with_name("neuron_kernels.c")
-#: no fused multiply-add: the forward must round as PyTorch's separate multiplies and adds do
-CFLAGS = ("-O3", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math")
+#: no fused multiply-add: the forward must round as PyTorch's separate multiplies and adds do;
+#: no trapping math: lets the compiler vectorize the selects (spike, reset, surrogate) — it
+#: changes no value, only the promise to keep floating-point exceptions where they would trap
+CFLAGS = ("-O3", "-std=c99", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math")
 #: blocks of points over threads; the library then uses the OpenMP runtime PyTorch has loaded
 #: (same ``libgomp.so.1``), so ``torch.set_num_threads`` sets its threads too. Without an
 #: OpenMP-capable compiler the library is built single-threaded.

@@ -36,6 +36,14 @@
  * enough of them to pay for the hand-off. */
 #define PARALLEL_MIN_BLOCKS 8
 #define PRAGMA(x) _Pragma(#x)
+/* The next loop's arrays do not overlap (distinct tensors and block buffers): without this GCC
+ * gives up on loops with several outputs (too many runtime overlap checks), and without
+ * -fno-trapping-math on those with a select (training/native.py CFLAGS); values unchanged. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_ALIAS PRAGMA(GCC ivdep)
+#else
+#define NO_ALIAS
+#endif
 #define FOR_BLOCKS(n, j0, m)                                                               \
     PRAGMA(omp parallel for schedule(static) if ((n) >= PARALLEL_MIN_BLOCKS * BLOCK))     \
     for (long j0 = 0; j0 < (n); j0 += BLOCK)                                              \
@@ -203,6 +211,7 @@ KERNEL void ns_diff_step(long n, const float *vp, const float *vn, const float *
         for (int q = 0; q < m; ++q) mb[q] = pp[q] - pn[q] - off[q];
         if (offset_error)
             for (int q = 0; q < m; ++q) mb[q] = mb[q] - offset_error[j0 + q];
+        NO_ALIAS
         for (int q = 0; q < m; ++q) {
             float zj = (float)(mb[q] >= 0.0f);
             zb[q] = zj;
@@ -243,6 +252,7 @@ KERNEL void ns_diff_step_backward(long n, const float *saved, const float *margi
         const float *restrict g_m = grad_block(gmargin, j0, m, buf[3]);
         float *restrict o_vp = gvp + j0, *restrict o_vn = gvn + j0, *restrict o_cp = gcp + j0;
         float *restrict o_cn = gcn + j0, *restrict o_m = gm_out + j0;
+        NO_ALIAS
         for (int q = 0; q < m; ++q) {
             float gzt = g_z[q] - a[q] * d[0][q] + b[q] * (v_ref - d[1][q]);
             float gm = gzt * surrogate(mg[q], height, half_width) + g_m[q];
@@ -280,6 +290,7 @@ KERNEL void ns_table_step(long n, const float *v, const float *c, const float *v
         bilinear_block(end, nc, idx, &lv, &lc, m, d[1], d[4], d[5]);
         float *restrict xb = d[0], *restrict zb = z + j0, *restrict vb = v_next + j0;
         const float *restrict eb = d[1];
+        NO_ALIAS
         for (int q = 0; q < m; ++q) {
             float x = p[q] - threshold;
             float zj = (float)(x >= 0.0f);
@@ -302,6 +313,7 @@ KERNEL void ns_table_step_backward(long n, const float *saved, grad_t gz, grad_t
         const float *restrict g_z = grad_block(gz, j0, m, buf[0]);
         const float *restrict a = grad_block(gv_next, j0, m, buf[1]);
         float *restrict o_v = gv + j0, *restrict o_c = gc + j0;
+        NO_ALIAS
         for (int q = 0; q < m; ++q) {
             float gx = (g_z[q] - a[q] * d[1][q]) * surrogate(d[0][q], height, half_width);
             float ge = d[0][q] >= 0.0f ? 0.0f : a[q];
