@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
             cp.add_argument("--quick", action="store_true", help="fewer epochs, cycles and samples")
             cp.add_argument("--verify-samples", type=int, default=None,
                             help="test samples whose circuits an analog family re-simulates in ngspice "
-                                 "(memcap: every output neuron) (default 100)")
+                                 "(memcap, custom: every output neuron) (default 100)")
             cp.set_defaults(func=cmd_compare)
         else:
             cp.set_defaults(func=cmd_demo, dataset=None, families=None, hidden=None, spreads=None,

@@ -113,7 +113,9 @@ class CustomFamily(Family):
     # -- compare -------------------------------------------------------------------------
     def compare_settings(self, c):
         return {"neuron": self._spec_digest(), "epochs": 15 if c.quick else 25,
-                "verify": (6, 4) if c.quick else VERIFY_DEFAULTS, "quick_grid": c.quick}
+                # an analog family: every output neuron of ``verify_samples`` samples, and
+                # sampled hidden neurons (fewer in a quick run)
+                "verify": (c.verify_samples, 4 if c.quick else VERIFY_DEFAULTS[1]), "quick_grid": c.quick}
 
     def _spec_digest(self) -> str:
         if not self.neuron:
