@@ -27,7 +27,7 @@ from .recipes import DeckPiece, WholeDeckRecipe, register_recipe
 from .sfq_benches import (BIAS_VOLTAGE_V, CELL_BENCHES, INHIBITION_EXPECTED, NEURON_INHIBITORY,
                           NEURON_INPUTS, NEURON_STAGES, STEP_S, Bench, BiasError, bench_inhibition,
                           bench_neuron, bench_netlist, check, dut_stats, expected_transfer, margin_pct,
-                          neuron_transfer, read_bench, spikes_per_step)
+                          exact_plot, neuron_transfer, read_bench, spikes_per_step)
 from .sweep import Sweep, run_searches
 
 #: the maximum-rate bisection sets the static energy per spike, so it keeps at least this many
@@ -65,7 +65,7 @@ class SFQBenchRecipe(WholeDeckRecipe):
     transfer (and, at nominal bias and rate, the traces its plot needs)."""
 
     name: str = "sfq_bench"
-    version: int = 2           #: 2: the neuron has inhibit gates
+    version: int = 3           #: 2: the neuron has inhibit gates; 3: sub-gap decks
 
     def build(self, point, tag, tech, options):
         bench = bench_for(point)
@@ -74,9 +74,12 @@ class SFQBenchRecipe(WholeDeckRecipe):
 
     def measure(self, plot, piece, point, options) -> dict:
         b = piece.data["bench"]
-        run = read_bench(plot, b, piece.data["parts"], piece.data["jjs"], float(point["bias_scale"]))
+        bias_scale = float(point["bias_scale"])
+        plot, full = exact_plot(plot, b, bias_scale, piece.data["jjs"])
+        run = read_bench(plot, b, piece.data["parts"], piece.data["jjs"], bias_scale, full)
         out = {"pulses": run.pulses, "slips": run.slips, "early": run.early,
-               "bias_work_J": run.bias_work_J, "ok": check(b, run)}
+               "bias_work_J": run.bias_work_J, "ok": check(b, run),
+               "full_quasiparticle_model": full}
         if b.dut:
             out["dut"] = dut_stats(run, b.dut)
         if point["bench"] == "neuron_inhibition":

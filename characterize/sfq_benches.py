@@ -26,8 +26,9 @@ from ..circuits.errors import NeurospiceError
 #: ``BIAS_VOLTAGE_V · ΣI_bias``)
 BIAS_VOLTAGE_V = 2.5e-3
 #: maximum time step of every SFQ transient here (the plasma period of these junctions is
-#: 3.0 ps; ``sfq.check_timestep`` accepts up to 1/20 of it)
-STEP_S = 0.15e-12
+#: 3.0 ps; ``sfq.check_timestep`` accepts up to a third of it; ngspice's error control takes
+#: shorter steps through every pulse)
+STEP_S = 1e-12
 #: time before the first input edge in which no junction may switch (settling of the bias)
 SETTLE_S = 40e-12
 #: DC-to-SFQ edge spacing used by the benches (≥ one drive trapezoid)
@@ -68,6 +69,8 @@ class BenchRun:
     bias_work_J: float                   #: Σ I_b·Φ0·slips over biased junction nodes
     cells: list
     plot: dict = field(repr=False, default_factory=dict)
+    #: the sub-gap deck did not hold (a junction neared the gap): re-simulated with the full model
+    full_quasiparticle_model: bool = False
 
 
 def slip_times(t: np.ndarray, phase: np.ndarray) -> list[float]:
@@ -82,18 +85,21 @@ def slip_times(t: np.ndarray, phase: np.ndarray) -> list[float]:
         k += 1
 
 
-def bench_netlist(bench: Bench, bias_scale: float = 1.0) -> tuple[str, list, list]:
-    """``(netlist, cells, junctions)`` of ``bench`` at a global bias scale."""
+def bench_netlist(bench: Bench, bias_scale: float = 1.0, subgap_only: bool = True) -> tuple[str, list, list]:
+    """``(netlist, cells, junctions)`` of ``bench`` at a global bias scale; by default the
+    sub-gap deck (:mod:`neurospice.circuits.sfq`; :func:`exact_plot` checks it held)."""
     parts, sources = bench.build(bias_scale)
     lines, jjs = [], []
     for c in parts:
         lines += c.netlist_lines()
         jjs += c.jjs
-    return sfq.transient_netlist(bench.name, lines + sources, jjs, bench.stop_s, STEP_S), parts, jjs
+    return (sfq.transient_netlist(bench.name, lines + sources, jjs, bench.stop_s, STEP_S,
+                                  subgap_only=subgap_only), parts, jjs)
 
 
-#: ngspice time limit of one bench: a verified neuron-sample of the signed neuron takes ~2 min
-#: alone on a core, longer on a loaded machine
+#: ngspice time limit of one bench: a verified neuron-sample of the signed neuron takes ~10 s
+#: alone on a core (sub-gap deck, error-controlled steps), far longer with the full junction
+#: model on a loaded machine
 BENCH_TIMEOUT_S = 1800.0
 
 
@@ -103,10 +109,23 @@ def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
     net, parts, jjs = bench_netlist(bench, bias_scale)
     plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale},
                        timeout_s=BENCH_TIMEOUT_S).plot
-    return read_bench(plot, bench, parts, jjs, bias_scale)
+    plot, full = exact_plot(plot, bench, bias_scale, jjs)
+    return read_bench(plot, bench, parts, jjs, bias_scale, full)
 
 
-def read_bench(plot, bench: Bench, parts: list, jjs: list, bias_scale: float) -> BenchRun:
+def exact_plot(plot, bench: Bench, bias_scale: float, jjs: list) -> tuple[dict, bool]:
+    """``(plot, False)`` if every junction of the sub-gap deck's ``plot`` stayed below the gap
+    (:func:`~neurospice.circuits.sfq.above_subgap`: the deck was exact), else ``(plot of the
+    bench re-simulated with the full quasiparticle model, True)``."""
+    if not sfq.above_subgap(plot, jjs):
+        return plot, False
+    net, _, _ = bench_netlist(bench, bias_scale, subgap_only=False)
+    return run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale, "model": "full"},
+                       timeout_s=BENCH_TIMEOUT_S).plot, True
+
+
+def read_bench(plot, bench: Bench, parts: list, jjs: list, bias_scale: float,
+               full_quasiparticle_model: bool = False) -> BenchRun:
     """Pulses, slips, early switching and bias work of one simulated bench."""
     t = plot["time"]
     slips, early = {}, []
@@ -122,7 +141,7 @@ def read_bench(plot, bench: Bench, parts: list, jjs: list, bias_scale: float) ->
         if j.b == "0":
             node_slips[j.a] = node_slips.get(j.a, 0) + slips[j.name]
     work = sum(i * sfq.PHI0_WB * node_slips.get(node, 0) for c in parts for node, i in c.biases)
-    return BenchRun(bias_scale, pulses, slips, early, work, parts, plot)
+    return BenchRun(bias_scale, pulses, slips, early, work, parts, plot, full_quasiparticle_model)
 
 
 def require_settled(bench: Bench, run: BenchRun) -> BenchRun:

@@ -13,6 +13,13 @@ elements (resistively-and-capacitively-shunted junction, RCSJ):
   ``1/Rn`` above, joined smoothly by a tanh of width ``V_TRANSITION_V``;
 * the **external shunt** ``R_shunt`` (a plain resistor), chosen for a target β_c.
 
+A **sub-gap deck** (``subgap_only=True``) writes the quasiparticle branch as the plain resistor
+``R0``: while a junction's ``|V|`` stays below ``V_gap − SUBGAP_MARGIN_TRANSITIONS·V_TRANSITION_V``
+the tanh term is below ``e^(−2·SUBGAP_MARGIN_TRANSITIONS)`` (2·10⁻⁹) and the dropped current
+below 2·10⁻⁸ of ``V/R0`` — far inside ngspice's ``reltol`` — so the two decks agree; the
+nonlinear source is most of a transient's cost. :func:`above_subgap` tells, from a finished
+run, whether that held for every junction; callers re-run the full deck when it did not.
+
 Reference parameters (MIT LL SFQ5ee-style model of public SFQ cell libraries, per unit
 area): ``I_c = 100 µA``, ``C = 0.07 pF``, ``R0 = 160 Ω``, ``Rn = 16 Ω``, ``V_gap = 2.8 mV``;
 ``I_c``, ``C`` scale with the area, ``R0``, ``Rn`` inversely.
@@ -22,12 +29,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import NetlistError
 
 PHI0_WB = 2.067833848e-15          #: magnetic flux quantum h/2e (CODATA 2018, exact)
 C_PHASE_F = 1e-15                  #: phase-node capacitor: sets current scale of the phase integrator
 R_PHASE_DC_OHM = 1e15              #: DC path of the phase node
 V_TRANSITION_V = 0.1e-3            #: width of the subgap → normal transition (tanh)
+#: a sub-gap deck is exact while every junction's |V| stays this many transition widths below
+#: the gap (see the module docstring)
+SUBGAP_MARGIN_TRANSITIONS = 10
 
 
 @dataclass(frozen=True)
@@ -61,10 +73,14 @@ class JJModel:
         return math.sqrt(2 * math.pi * self.ic_A / (PHI0_WB * self.c_F)) / (2 * math.pi)
 
 
-def jj_subckt(name: str = "jj", model: JJModel = JJModel()) -> str:
-    """``.subckt NAME a b ph``: one unshunted RCSJ junction of unit ``model`` (already scaled)."""
+def jj_subckt(name: str = "jj", model: JJModel = JJModel(), subgap_only: bool = False) -> str:
+    """``.subckt NAME a b ph``: one unshunted RCSJ junction of unit ``model`` (already scaled);
+    ``subgap_only``: the quasiparticle branch as ``R0`` (exact below the gap, module docstring)."""
     k = C_PHASE_F * 2 * math.pi / PHI0_WB
     g0, gn = 1.0 / model.r0_ohm, 1.0 / model.rn_ohm
+    quasiparticle = (f"Rqp a b {model.r0_ohm:.10g}" if subgap_only else
+                     f"Bqp a b I=V(a,b)*({g0:.10g}+{gn - g0:.10g}*0.5*(1+tanh((abs(V(a,b))-{model.v_gap_V:.6g})"
+                     f"/{V_TRANSITION_V:.6g})))")
     return "\n".join([
         f".subckt {name} a b ph",
         f"* RCSJ junction: Ic={model.ic_A:.6g} A, C={model.c_F:.6g} F, R0={model.r0_ohm:.6g} Ω, "
@@ -74,8 +90,7 @@ def jj_subckt(name: str = "jj", model: JJModel = JJModel()) -> str:
         f"Bph 0 ph I={k:.10g}*V(a,b)",
         f"Bs a b I={model.ic_A:.10g}*sin(V(ph))",
         f"Cj a b {model.c_F:.10g}",
-        f"Bqp a b I=V(a,b)*({g0:.10g}+{gn - g0:.10g}*0.5*(1+tanh((abs(V(a,b))-{model.v_gap_V:.6g})"
-        f"/{V_TRANSITION_V:.6g})))",
+        quasiparticle,
         f".ends {name}",
     ])
 
@@ -102,36 +117,58 @@ def subckt_name(area: float) -> str:
     return "jj_a" + f"{area:.4f}".replace(".", "p")
 
 
-def jj_models(jjs, unit: JJModel = JJModel()) -> str:
+def jj_models(jjs, unit: JJModel = JJModel(), subgap_only: bool = False) -> str:
     """The subcircuit definitions every distinct area of ``jjs`` needs."""
     areas = sorted({j.area for j in jjs})
-    return "\n".join(jj_subckt(subckt_name(a), unit.scaled(a)) for a in areas)
+    return "\n".join(jj_subckt(subckt_name(a), unit.scaled(a), subgap_only) for a in areas)
 
 
-#: a pulse lasts about one plasma period; the phase integration needs this many steps in it
-POINTS_PER_PLASMA_PERIOD = 20
+def subgap_limit_V(unit: JJModel = JJModel()) -> float:
+    """The largest junction voltage at which a sub-gap deck is exact (module docstring)."""
+    return unit.v_gap_V - SUBGAP_MARGIN_TRANSITIONS * V_TRANSITION_V
+
+
+def above_subgap(plot, jjs, unit: JJModel = JJModel()) -> list[str]:
+    """Names of the junctions of ``jjs`` whose ``|V(a) − V(b)|`` reached :func:`subgap_limit_V`
+    in the transient ``plot`` (a sub-gap deck's results hold only when this is empty)."""
+    limit = subgap_limit_V(unit)
+
+    def v(node):
+        return 0.0 if node == "0" else plot[f"v({node.lower()})"]
+    return [j.name for j in jjs if float(np.max(np.abs(v(j.a) - v(j.b)))) >= limit]
+
+
+#: the largest time step is this fraction of the plasma period (~3 ps for these junctions):
+#: inside it ngspice's truncation-error control (``trtol`` 1, trapezoidal) shortens the step
+#: wherever a phase moves, so a pulse gets many points and the quiet time between pulses few.
+#: A cap of a third of the period still lets the error estimate see the start of every
+#: oscillation. (``tests/test_sfq.py``: a JTL's delay at this cap against an independent ODE;
+#: the README gives the measured slip-time differences against a 0.05 ps fixed step.)
+MAX_STEP_PLASMA_PERIODS = 1 / 3
 
 
 def check_timestep(step_s: float, models) -> None:
     """Refuse a maximum time step too coarse to resolve SFQ pulses (see
-    ``POINTS_PER_PLASMA_PERIOD``) for any of the scaled junction ``models``."""
+    ``MAX_STEP_PLASMA_PERIODS``) for any of the scaled junction ``models``."""
     for m in models:
         period = 1.0 / m.plasma_frequency_Hz()
-        limit = period / POINTS_PER_PLASMA_PERIOD
+        limit = period * MAX_STEP_PLASMA_PERIODS * (1 + 1e-9)
         if step_s > limit:
             raise NetlistError("sfq", f"time step {step_s:.3g} s cannot resolve SFQ pulses: the "
                                       f"plasma period is {period:.3g} s, use ≤ {limit:.3g} s")
 
 
 def transient_netlist(title: str, body_lines, jjs, stop_s: float, step_s: float = 0.05e-12,
-                      unit: JJModel = JJModel()) -> str:
+                      unit: JJModel = JJModel(), subgap_only: bool = False) -> str:
     """A complete SFQ transient netlist: the junction subcircuits ``jjs`` need, ``body_lines``,
-    and the analysis — a fixed small maximum step (phase accuracy), tight relative tolerance,
-    trapezoidal integration (no numerical damping). The step is checked against every junction."""
+    and the analysis — maximum step ``step_s`` (checked against every junction), tight
+    tolerances with the truncation-error control at its strictest (``trtol=1``; ngspice's
+    default 7 lets slip times drift by ~2 ps over a 7 ns neuron bench), trapezoidal
+    integration (no numerical damping)."""
     check_timestep(step_s, [unit.scaled(a) for a in sorted({j.area for j in jjs})])
     return "\n".join([
-        f"* {title}", jj_models(jjs, unit), *body_lines,
-        ".options reltol=1e-4 abstol=1e-12 vntol=1e-9 method=trap",
+        f"* {title}", jj_models(jjs, unit, subgap_only), *body_lines,
+        ".options reltol=1e-4 abstol=1e-12 vntol=1e-9 trtol=1 method=trap",
         f".tran {step_s:g} {stop_s:g} 0 {step_s:g} uic",
         ".end",
     ])

@@ -21,8 +21,8 @@ def _on_dask(fn, workers=2, **kw):
 
 def test_characterize_sfq_survives_kills(tmp_path):
     """``characterize sfq`` on every cell (truth tables at three biases, margins bisected three
-    times); the counting neuron's benches are the same kind of sweep point, only ~20 s each,
-    which CI cannot afford at ≥ 5 kills. Then a Dask ``LocalCluster`` gives the same artefact."""
+    times); the counting neuron's benches are the same kind of sweep point, only longer (the
+    demo's and the characterization tests run them). Then a Dask ``LocalCluster`` gives the same artefact."""
     from neurospice.characterize.sfq import characterize_sfq
     from neurospice.characterize.sweep import PointCache
     v = Verb(tmp_path, lambda root: ["characterize", "sfq", "--thresholds", "none",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from neurospice.characterize import sfq_benches as S
 from neurospice.circuits import sfq
 from neurospice.circuits.engine import run_netlist
 from neurospice.circuits.errors import NetlistError
@@ -105,15 +106,19 @@ def _jtl_ode(cell, t_pulse, t_stop):
     return sol.t, sol.y[:n]
 
 
-def test_jtl_delay_matches_independent_ode():
+@pytest.mark.parametrize("step_s", [0.02e-12, S.STEP_S])
+def test_jtl_delay_matches_independent_ode(step_s):
+    """Per-stage slip times against the ODE: at a fine fixed step, and at the benches' maximum
+    step (a third of the plasma period) with ngspice's error control choosing the steps."""
     cell, lines = _jtl_circuit()
-    p = _sim(lines, 60e-12, 0.02e-12, cell.jjs)
+    p = _sim(lines, 60e-12, step_s, cell.jjs)
     t_ode, ph_ode = _jtl_ode(cell, 20e-12, 60e-12)
     spice = [_crossings(p["time"], p[f"v(ph_{j.name})"], math.pi)[0] for j in cell.jjs]
     ode = [_crossings(t_ode, ph_ode[i], math.pi)[0] for i in range(len(cell.jjs))]
     d_spice, d_ode = spice[-1] - spice[0], ode[-1] - ode[0]
     assert 3e-12 < d_ode < 15e-12                      # a few ps for 5 stage hops
     assert abs(d_spice / d_ode - 1) < 0.02
+    assert np.max(np.abs(np.subtract(spice, ode))) < 0.05e-12  # every stage, from the trigger
     assert np.all(np.diff(spice) > 0)                  # the pulse moves forward stage by stage
 
 
@@ -121,7 +126,41 @@ def test_bad_junction_and_timestep_errors():
     with pytest.raises(NetlistError, match="area"):
         sfq.JJ("J0", "a", "0", 0.0).lines()
     with pytest.raises(NetlistError, match="cannot resolve SFQ pulses"):
-        sfq.check_timestep(1e-12, [UNIT.scaled(2.5)])
-    sfq.check_timestep(0.05e-12, [UNIT.scaled(2.5)])
+        sfq.check_timestep(1.1e-12, [UNIT.scaled(2.5)])     # a third of the 3.0 ps plasma period
+    sfq.check_timestep(1e-12, [UNIT.scaled(2.5)])
     with pytest.raises(NetlistError, match="cannot resolve SFQ pulses"):   # the builder checks too
-        sfq.transient_netlist("coarse", [], [sfq.JJ("J1", "a", "0", 2.5)], 10e-12, 1e-12)
+        sfq.transient_netlist("coarse", [], [sfq.JJ("J1", "a", "0", 2.5)], 10e-12, 2e-12)
+
+
+def test_subgap_deck_matches_the_full_junction_model():
+    """The sub-gap deck (quasiparticle branch as R0) against the full tanh model on a JTL pulse:
+    every junction below the gap, the same slip times (the dropped current is < 2e-8 of V/R0)."""
+    cell, lines = _jtl_circuit()
+    runs = [run_netlist(sfq.transient_netlist("sfq test", lines, cell.jjs, 60e-12, 0.05e-12,
+                                              subgap_only=sub), circuit="sfq-test").plot
+            for sub in (False, True)]
+    assert "Bqp" not in sfq.jj_models(cell.jjs, subgap_only=True)
+    assert sfq.above_subgap(runs[1], cell.jjs) == []
+    for j in cell.jjs:
+        full, sub = (_crossings(p["time"], p[f"v(ph_{j.name})"], math.pi)[0] for p in runs)
+        assert abs(full - sub) < 1e-15, j.name
+
+
+def test_a_junction_above_the_gap_is_resimulated_with_the_full_model():
+    """An unshunted junction driven at 3·I_c runs on its normal branch: the full model's mean
+    voltage is ≈ I·Rn (4.8 mV; the supercurrent averages out at a Josephson frequency far above
+    the plasma frequency), the sub-gap deck's would be ≈ I·R0 (48 mV). ``run_bench`` notices the
+    junction above the gap and re-runs the full deck."""
+    i_A = 3 * UNIT.ic_A
+    j = sfq.JJ("J1", "a", "0", 1.0, beta_c=None)
+    bench = S.Bench("above_gap", lambda scale: ([sfq.Cell("one", [], [j])],
+                                                [f"Ib 0 a PWL(0 0 10p {i_A:g})"]), 60e-12, {})
+    run = S.run_bench(bench)
+    assert run.full_quasiparticle_model
+    t, v = run.plot["time"], run.plot["v(a)"]
+    sel = t > 30e-12
+    v_mean = np.trapezoid(v[sel], t[sel]) / (t[sel][-1] - t[sel][0])
+    assert abs(v_mean / (i_A * UNIT.rn_ohm) - 1) < 0.25
+    quiet = S.Bench("below_gap", lambda scale: ([sfq.Cell("one", [], [j])],
+                                                [f"Ib 0 a PWL(0 0 10p {0.5 * UNIT.ic_A:g})"]), 30e-12, {})
+    assert not S.run_bench(quiet).full_quasiparticle_model
