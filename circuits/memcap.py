@@ -157,7 +157,7 @@ def _mos_emitter(tech: Technology, tag: str, models: list[str], body: list[str],
 
     def mos(name, dd, g, s, b, kind, w, l, role, m=1):
         line, cards = tech.mosfet(name, dd, g, s, b, kind, w, l, dvth_V=dv.get(role, 0.0),
-                                  scope=f"{tag}_", model=role)
+                                  scope=f"{tag}_", card_key=role)
         models.extend(c for c in cards if c not in written)
         written.update(cards)
         body.append(line + (f" m={m}" if m != 1 else ""))

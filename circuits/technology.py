@@ -112,13 +112,13 @@ class Technology:
 
     # -- device emission -------------------------------------------------------------
     def mosfet(self, name: str, d: str, g: str, s: str, b: str, kind: str, w_um: float,
-               l_um: float, dvth_V: float = 0.0, scope: str = "", model: str = "") -> tuple[str, list[str]]:
+               l_um: float, dvth_V: float = 0.0, scope: str = "", card_key: str = "") -> tuple[str, list[str]]:
         """One MOSFET line (and any local model cards it needs).
 
         ``kind`` is ``'n'``/``'p'`` (``'p_hvt'`` for sky130's high-Vt PMOS). ``dvth_V``
         shifts |Vth| for a Monte-Carlo sample on the generic models (local model card, named
-        after ``model`` — devices given the same ``model`` and ``dvth_V`` may share one card —
-        or else after the device); for sky130, mismatch comes from the PDK's own per-device
+        after ``card_key`` — devices given the same ``card_key`` and ``dvth_V`` may share one
+        card — or else after the device); for sky130, mismatch comes from the PDK's own per-device
         statistics instead.
         """
         if self.name == "generic-180nm":
@@ -127,10 +127,10 @@ class Technology:
             vto = "gn_vto" if pol == "nmos" else "gp_vto"
             kp = "gn_kp" if pol == "nmos" else "gp_kp"
             sign = 1 if pol == "nmos" else -1
-            model = f"{base}_{scope}{model or name}".lower()
-            card = (f".model {model} {pol} {GENERIC_MOS_COMMON} vto={{{vto}+({sign * dvth_V:.6g})}} "
+            model_name = f"{base}_{scope}{card_key or name}".lower()
+            card = (f".model {model_name} {pol} {GENERIC_MOS_COMMON} vto={{{vto}+({sign * dvth_V:.6g})}} "
                     f"kp={{{kp}}}")
-            return f"M{name} {d} {g} {s} {b} {model} w={w_um:g}u l={l_um:g}u", [card]
+            return f"M{name} {d} {g} {s} {b} {model_name} w={w_um:g}u l={l_um:g}u", [card]
         dev = {"n": "sky130_fd_pr__nfet_01v8", "p": "sky130_fd_pr__pfet_01v8",
                "p_hvt": "sky130_fd_pr__pfet_01v8_hvt"}[kind]
         # sky130 models are written with '.option scale=1.0u': w and l are in micrometres.

@@ -159,3 +159,21 @@ def test_verify_time_steps_give_the_characterization_steps_spikes():
     assert coarse == fine
     fired = sum(map(sum, fine))
     assert 0 < fired < 3 * 8, fine
+
+
+def test_verify_cache_key_follows_how_decks_are_written(monkeypatch):
+    """The verify cache key holds a digest of a probe deck written by the same code as the real
+    ones: the device model, the analysis settings or the rows' layout change it."""
+    from neurospice.circuits import memcap as mc
+    from neurospice.circuits.technology import generic
+    from neurospice.training import memcap_verify as V
+    tech, design = generic("tt"), mc.DiffNeuronDesign()
+    read = V._deck_settings(tech, design, True)
+    assert read == V._deck_settings(tech, design, True)
+    assert read != V._deck_settings(tech, design, False)
+    assert read != V._deck_settings(generic("ff"), design, True)
+    monkeypatch.setattr(V, "VERIFY_TRAN", mc.TranSettings(0.5e-9, trtol=20.0))
+    assert read != V._deck_settings(tech, design, True)
+    monkeypatch.undo()
+    monkeypatch.setattr(V, "JOBS_LAYOUT", "grouped-rows/two-neurons-per-deck")
+    assert read != V._deck_settings(tech, design, True)

@@ -69,18 +69,38 @@ def _neuron_rows(spikes_in: np.ndarray, cp: np.ndarray, cn: np.ndarray):
 VERIFY_TRAN = mc.SPIKE_TRAN
 
 
+def _deck(tag, tech, design, job, read_equivalent, tran=None):
+    """``(point, deck)``: one neuron's rows ``job`` (:func:`_neuron_rows`) as an ngspice deck."""
+    sp, a, c, m_p, m_n = job
+    pt = mc.diff_neuron_point(tag, tech, design, sp, a, c, m_p, read_equivalent=read_equivalent,
+                              multiplicity_neg=m_n, spikes_only=True)
+    return pt, mc.assemble(tech, [pt], title=f"neurospice verify {tag}", tran=tran or VERIFY_TRAN)
+
+
 def _simulate(tag, tech, design, jobs, read_equivalent, tran=None):
     """Each job (one neuron's rows) in its own ngspice run — a deck's analysis time grows
     faster than its size (README) — integrated at ``tran`` (default :data:`VERIFY_TRAN`):
     the neurons' spike trains, in job order."""
     trains = []
-    for k, (sp, a, c, m_p, m_n) in enumerate(jobs):
-        pt = mc.diff_neuron_point(f"{tag}n{k}", tech, design, sp, a, c, m_p, read_equivalent=read_equivalent,
-                                  multiplicity_neg=m_n, spikes_only=True)
-        deck = mc.assemble(tech, [pt], title=f"neurospice verify {tag}", tran=tran or VERIFY_TRAN)
+    for k, job in enumerate(jobs):
+        pt, deck = _deck(f"{tag}n{k}", tech, design, job, read_equivalent, tran)
         res = run_netlist(deck, circuit=f"verify {tag} neuron {k}", timeout_s=1800)
         trains.append(mc.diff_spikes(res.plot, pt, design))
     return trains
+
+
+#: how :func:`_neuron_rows` groups rows and :func:`_simulate` splits them into decks (part of
+#: what a cached result answers, besides the deck text itself, :func:`_deck_settings`)
+JOBS_LAYOUT = "grouped-rows/one-neuron-per-deck"
+
+
+def _deck_settings(tech, design, read_equivalent) -> str:
+    """A digest of the deck ``_deck`` writes for a fixed two-row, two-step neuron: any change
+    to how verify decks are written (devices, model cards, analysis, saved vectors) changes it,
+    and with it the verify cache key."""
+    probe = (np.array([[1, 0], [0, 1]]), [20e-15, 5e-15], [5e-15, 20e-15], [1, 1], [1, 1])
+    deck = _deck("probe", tech, design, probe, read_equivalent)[1]
+    return hashlib.sha256(f"{JOBS_LAYOUT}\n{deck}".encode()).hexdigest()
 
 
 @dataclass
@@ -115,8 +135,8 @@ def _record(checkpoint, samples: int, device_model: str, seed: int, out, kind: s
         chip = torch.Generator().manual_seed(seed)       # and a resumed run's agree
         caps = twin.capacitances(generator=chip)
         counts, rec = twin(s_in, caps, record=True, offsets=twin.offset_errors(generator=chip))
-    # the simulator settings are part of what a cached row answers
-    settings = f"{VERIFY_TRAN.cards(0.0)}/grouped-rows/one-neuron-per-deck/role-models"
+    # how the decks are written is part of what a cached row answers
+    settings = _deck_settings(tech, design, device_model == "read")
     key = hashlib.sha256((sha256_file(checkpoint) + device_model + str(seed) + settings + kind).encode()).hexdigest()[:16]
     cache = Path(out or Path(checkpoint).parent / "verify") / key
     cache.mkdir(parents=True, exist_ok=True)

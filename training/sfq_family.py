@@ -127,7 +127,7 @@ class SFQFamily(Family):
         return {"epochs": 15, "fine_tune_epochs": 5 if c.quick else 8,
                 "outputs_per_class": d.outputs_per_class, "augment_px": d.augment_px,
                 "shift_side_px": SHIFT_SIDE_PX,
-                "verify": (1, 1) if c.quick else (2, 3), "bisection_steps": 2 if c.quick else 4,
+                "verify": (5, 4) if c.quick else (10, 4), "bisection_steps": 2 if c.quick else 4,
                 "cryo_W_per_W": CRYO_W_PER_W_4K}
 
     def compare_row(self, c, out, progress=False):
