@@ -97,7 +97,7 @@ def bench_netlist(bench: Bench, bias_scale: float = 1.0, subgap_only: bool = Tru
                                   subgap_only=subgap_only), parts, jjs)
 
 
-#: ngspice time limit of one bench: a verified neuron-sample of the signed neuron takes ~10 s
+#: ngspice time limit of one bench: a verified neuron-sample of the signed neuron takes ~15 s
 #: alone on a core (sub-gap deck, error-controlled steps), far longer with the full junction
 #: model on a loaded machine
 BENCH_TIMEOUT_S = 1800.0

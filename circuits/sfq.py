@@ -152,7 +152,7 @@ def check_timestep(step_s: float, models) -> None:
     ``MAX_STEP_PLASMA_PERIODS``) for any of the scaled junction ``models``."""
     for m in models:
         period = 1.0 / m.plasma_frequency_Hz()
-        limit = period * MAX_STEP_PLASMA_PERIODS * (1 + 1e-9)
+        limit = period * MAX_STEP_PLASMA_PERIODS
         if step_s > limit:
             raise NetlistError("sfq", f"time step {step_s:.3g} s cannot resolve SFQ pulses: the "
                                       f"plasma period is {period:.3g} s, use ≤ {limit:.3g} s")
