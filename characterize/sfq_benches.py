@@ -116,7 +116,9 @@ def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
 def exact_plot(plot, bench: Bench, bias_scale: float, jjs: list) -> tuple[dict, bool]:
     """``(plot, False)`` if every junction of the sub-gap deck's ``plot`` stayed below the gap
     (:func:`~neurospice.circuits.sfq.above_subgap`: the deck was exact), else ``(plot of the
-    bench re-simulated with the full quasiparticle model, True)``."""
+    bench re-simulated with the full quasiparticle model, True)``. The re-run (rare: a junction
+    in the voltage state) has ``BENCH_TIMEOUT_S`` and, inside a sweep, counts as the measuring
+    step's time, not as ngspice analysis — the sweep's efficiency reads it as overhead."""
     if not sfq.above_subgap(plot, jjs):
         return plot, False
     net, _, _ = bench_netlist(bench, bias_scale, subgap_only=False)

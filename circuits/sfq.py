@@ -78,7 +78,9 @@ def jj_subckt(name: str = "jj", model: JJModel = JJModel(), subgap_only: bool = 
     ``subgap_only``: the quasiparticle branch as ``R0`` (exact below the gap, module docstring)."""
     k = C_PHASE_F * 2 * math.pi / PHI0_WB
     g0, gn = 1.0 / model.r0_ohm, 1.0 / model.rn_ohm
-    quasiparticle = (f"Rqp a b {model.r0_ohm:.10g}" if subgap_only else
+    # the sub-gap deck names the limit it was written for (a change of it is a new deck)
+    quasiparticle = (f"Rqp a b {model.r0_ohm:.10g}\n* sub-gap deck: exact while |V| < {subgap_limit_V(model):.6g} V"
+                     if subgap_only else
                      f"Bqp a b I=V(a,b)*({g0:.10g}+{gn - g0:.10g}*0.5*(1+tanh((abs(V(a,b))-{model.v_gap_V:.6g})"
                      f"/{V_TRANSITION_V:.6g})))")
     return "\n".join([
@@ -134,7 +136,7 @@ def above_subgap(plot, jjs, unit: JJModel = JJModel()) -> list[str]:
     limit = subgap_limit_V(unit)
 
     def v(node):
-        return 0.0 if node == "0" else plot[f"v({node.lower()})"]
+        return 0.0 if node.lower() in ("0", "gnd") else plot[f"v({node.lower()})"]
     return [j.name for j in jjs if float(np.max(np.abs(v(j.a) - v(j.b)))) >= limit]
 
 

@@ -100,7 +100,8 @@ def _deck_settings(tech, design, read_equivalent) -> str:
     and with it the verify cache key."""
     probe = (np.array([[1, 0], [0, 1]]), [20e-15, 5e-15], [5e-15, 20e-15], [1, 1], [1, 1])
     deck = _deck("probe", tech, design, probe, read_equivalent)[1]
-    return hashlib.sha256(f"{JOBS_LAYOUT}\n{deck}".encode()).hexdigest()
+    # the deck names the model library by path; its contents are in the technology's fingerprint
+    return hashlib.sha256(f"{JOBS_LAYOUT}\n{tech.fingerprint}\n{deck}".encode()).hexdigest()
 
 
 @dataclass
