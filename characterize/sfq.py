@@ -326,8 +326,8 @@ def characterize_sfq(quick: bool = False, out="runs/sfq", progress: bool = False
     }
     art = save_artefact({"family": "sfq", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "provenance": {"junction_model": vars(sfq.JJModel()), "step_s": STEP_S,
-                                        "step_rule": "maximum step; ngspice's error control (trtol=1) "
-                                                     "chooses shorter ones",
+                                        "step_rule": "maximum step; ngspice's error control chooses "
+                                                     "shorter ones", "analysis_options": sfq.ANALYSIS_OPTIONS,
                                         "junction_decks": "sub-gap (quasiparticle branch as R0), "
                                                           "re-run with the full model where a junction "
                                                           f"reached {sfq.subgap_limit_V():g} V",

@@ -106,11 +106,16 @@ BENCH_TIMEOUT_S = 1800.0
 def run_bench(bench: Bench, bias_scale: float = 1.0) -> BenchRun:
     """One transient of ``bench`` in ngspice (uncached; characterization goes through the sweep
     runner instead, :mod:`neurospice.characterize.sfq`)."""
-    net, parts, jjs = bench_netlist(bench, bias_scale)
-    plot = run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale},
-                       timeout_s=BENCH_TIMEOUT_S).plot
+    plot, parts, jjs = _simulate(bench, bias_scale, subgap_only=True)
     plot, full = exact_plot(plot, bench, bias_scale, jjs)
     return read_bench(plot, bench, parts, jjs, bias_scale, full)
+
+
+def _simulate(bench: Bench, bias_scale: float, subgap_only: bool) -> tuple[dict, list, list]:
+    """``(plot, cells, junctions)``: one ngspice run of ``bench``'s sub-gap or full deck."""
+    net, parts, jjs = bench_netlist(bench, bias_scale, subgap_only)
+    point = {"bias_scale": bias_scale, "junctions": "sub-gap" if subgap_only else "full"}
+    return run_netlist(net, circuit=bench.name, point=point, timeout_s=BENCH_TIMEOUT_S).plot, parts, jjs
 
 
 def exact_plot(plot, bench: Bench, bias_scale: float, jjs: list) -> tuple[dict, bool]:
@@ -121,9 +126,7 @@ def exact_plot(plot, bench: Bench, bias_scale: float, jjs: list) -> tuple[dict, 
     step's time, not as ngspice analysis — the sweep's efficiency reads it as overhead."""
     if not sfq.above_subgap(plot, jjs):
         return plot, False
-    net, _, _ = bench_netlist(bench, bias_scale, subgap_only=False)
-    return run_netlist(net, circuit=bench.name, point={"bias_scale": bias_scale, "model": "full"},
-                       timeout_s=BENCH_TIMEOUT_S).plot, True
+    return _simulate(bench, bias_scale, subgap_only=False)[0], True
 
 
 def read_bench(plot, bench: Bench, parts: list, jjs: list, bias_scale: float,

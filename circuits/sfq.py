@@ -160,17 +160,21 @@ def check_timestep(step_s: float, models) -> None:
                                       f"plasma period is {period:.3g} s, use ≤ {limit:.3g} s")
 
 
+#: the simulator options of every SFQ transient: tight tolerances, the truncation-error control
+#: at its strictest (``trtol=1``; ngspice's default 7 lets slip times drift by ~2 ps over a
+#: 7 ns neuron bench), trapezoidal integration (no numerical damping)
+ANALYSIS_OPTIONS = ".options reltol=1e-4 abstol=1e-12 vntol=1e-9 trtol=1 method=trap"
+
+
 def transient_netlist(title: str, body_lines, jjs, stop_s: float, step_s: float = 0.05e-12,
                       unit: JJModel = JJModel(), subgap_only: bool = False) -> str:
     """A complete SFQ transient netlist: the junction subcircuits ``jjs`` need, ``body_lines``,
-    and the analysis — maximum step ``step_s`` (checked against every junction), tight
-    tolerances with the truncation-error control at its strictest (``trtol=1``; ngspice's
-    default 7 lets slip times drift by ~2 ps over a 7 ns neuron bench), trapezoidal
-    integration (no numerical damping)."""
+    and the analysis — maximum step ``step_s`` (checked against every junction) under
+    :data:`ANALYSIS_OPTIONS`."""
     check_timestep(step_s, [unit.scaled(a) for a in sorted({j.area for j in jjs})])
     return "\n".join([
         f"* {title}", jj_models(jjs, unit, subgap_only), *body_lines,
-        ".options reltol=1e-4 abstol=1e-12 vntol=1e-9 trtol=1 method=trap",
+        ANALYSIS_OPTIONS,
         f".tran {step_s:g} {stop_s:g} 0 {step_s:g} uic",
         ".end",
     ])

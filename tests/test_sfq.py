@@ -23,8 +23,9 @@ def _crossings(t, y, level):
     return t[i] + (level - y[i]) * (t[i + 1] - t[i]) / (y[i + 1] - y[i])
 
 
-def _sim(lines, stop_s, step_s, jjs):
-    return run_netlist(sfq.transient_netlist("sfq test", lines, jjs, stop_s, step_s), circuit="sfq-test").plot
+def _sim(lines, stop_s, step_s, jjs, subgap_only=False):
+    return run_netlist(sfq.transient_netlist("sfq test", lines, jjs, stop_s, step_s, subgap_only=subgap_only),
+                       circuit="sfq-test").plot
 
 
 def test_plasma_frequency():
@@ -112,8 +113,7 @@ def test_jtl_delay_matches_independent_ode(step_s, subgap_only):
     the benches' maximum step (a third of the plasma period) with ngspice's error control
     choosing the steps — with the full deck and with the sub-gap deck the benches run."""
     cell, lines = _jtl_circuit()
-    p = run_netlist(sfq.transient_netlist("sfq test", lines, cell.jjs, 60e-12, step_s, subgap_only=subgap_only),
-                    circuit="sfq-test").plot
+    p = _sim(lines, 60e-12, step_s, cell.jjs, subgap_only)
     t_ode, ph_ode = _jtl_ode(cell, 20e-12, 60e-12)
     spice = [_crossings(p["time"], p[f"v(ph_{j.name})"], math.pi)[0] for j in cell.jjs]
     ode = [_crossings(t_ode, ph_ode[i], math.pi)[0] for i in range(len(cell.jjs))]
@@ -138,9 +138,7 @@ def test_subgap_deck_matches_the_full_junction_model():
     """The sub-gap deck (quasiparticle branch as R0) against the full tanh model on a JTL pulse:
     every junction below the gap, the same slip times (the dropped current is < 2e-8 of V/R0)."""
     cell, lines = _jtl_circuit()
-    runs = [run_netlist(sfq.transient_netlist("sfq test", lines, cell.jjs, 60e-12, 0.05e-12,
-                                              subgap_only=sub), circuit="sfq-test").plot
-            for sub in (False, True)]
+    runs = [_sim(lines, 60e-12, 0.05e-12, cell.jjs, sub) for sub in (False, True)]
     assert "Bqp" not in sfq.jj_models(cell.jjs, subgap_only=True)
     assert sfq.above_subgap(runs[1], cell.jjs) == []
     for j in cell.jjs:
